@@ -1,0 +1,46 @@
+//! HTTP routes. One file per resource; shared request parsing beside them.
+
+pub mod etag;
+pub mod health;
+pub mod input;
+pub mod pagination;
+pub mod randomizes;
+
+use actix_web::{HttpResponse, web};
+
+use crate::error::ApiError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/randomizes")
+            .route(web::get().to(randomizes::list))
+            .route(web::post().to(randomizes::create))
+            .default_service(not_allowed("GET, POST")),
+    )
+    .service(
+        web::resource("/api/randomizes/{id}")
+            .route(web::get().to(randomizes::get))
+            .route(web::put().to(randomizes::update))
+            .route(web::delete().to(randomizes::delete))
+            .default_service(not_allowed("GET, PUT, DELETE")),
+    )
+    .service(
+        web::resource("/healthz")
+            .route(web::get().to(health::live))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(health::ready))
+            .default_service(not_allowed("GET")),
+    );
+}
+
+/// A 405 that names the methods the resource does accept (`Allow`, RFC 9110 §15.5.6).
+fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}

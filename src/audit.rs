@@ -1,0 +1,169 @@
+//! Audit entries (SPEC §5): what is recorded about a request, and the ticket that makes
+//! sure it is recorded exactly once.
+//!
+//! The request middleware opens an `AuditTicket` for every `/api/` request. A handler
+//! that writes passes the ticket's entry along with its write (`AuditTicket::write`), so
+//! the record and its audit entry commit in the same transaction; otherwise the
+//! middleware records the entry after the handler, before the response leaves.
+
+use std::cell::{Cell, RefCell};
+use std::future::{Ready, ready};
+use std::rc::Rc;
+use std::time::Instant;
+
+use actix_web::dev::{Payload, ServiceRequest};
+use actix_web::http::StatusCode;
+use actix_web::http::header::USER_AGENT;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use ipnet::IpNet;
+
+use crate::client_ip;
+use crate::db::histories::NewHistory;
+use crate::db::{self, DbConnection, StoreError, Writer};
+use crate::error::ApiError;
+
+const MAX_PATH: usize = 2048;
+const MAX_QUERY: usize = 2048;
+const MAX_USER_AGENT: usize = 512;
+
+/// Only the JSON API is audited; docs, health and metrics are not.
+pub fn is_audited(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+#[derive(Clone)]
+pub struct AuditTicket(Rc<Ticket>);
+
+struct Ticket {
+    request_id: String,
+    method: String,
+    path: String,
+    query: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    subject: RefCell<Option<String>>,
+    started: Instant,
+    recorded: Cell<bool>,
+}
+
+impl AuditTicket {
+    /// Opens the ticket and makes it available to handlers.
+    pub fn open(req: &ServiceRequest, request_id: &str, started: Instant, trusted: &[IpNet]) -> Self {
+        let query = req.query_string();
+        let ticket = Self(Rc::new(Ticket {
+            request_id: request_id.to_owned(),
+            method: req.method().as_str().to_owned(),
+            path: sanitize(req.path(), MAX_PATH),
+            query: (!query.is_empty()).then(|| sanitize(query, MAX_QUERY)),
+            client_ip: client_ip::resolve(req.peer_addr(), req.headers(), trusted).map(|ip| ip.to_string()),
+            user_agent: req
+                .headers()
+                .get(USER_AGENT)
+                .map(|v| sanitize(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT)),
+            subject: RefCell::new(None),
+            started,
+            recorded: Cell::new(false),
+        }));
+        req.extensions_mut().insert(ticket.clone());
+        ticket
+    }
+
+    /// The verified caller (a JWT `sub`), once authentication has established it.
+    pub fn set_subject(&self, subject: &str) {
+        *self.0.subject.borrow_mut() = Some(sanitize(subject, MAX_USER_AGENT));
+    }
+
+    pub fn is_recorded(&self) -> bool {
+        self.0.recorded.get()
+    }
+
+    pub fn entry(&self, status: StatusCode) -> NewHistory {
+        let t = &self.0;
+        NewHistory {
+            request_id: t.request_id.clone(),
+            method: t.method.clone(),
+            path: t.path.clone(),
+            query: t.query.clone(),
+            status: i32::from(status.as_u16()),
+            duration_ms: t.started.elapsed().as_secs_f64() * 1000.0,
+            client_ip: t.client_ip.clone(),
+            user_agent: t.user_agent.clone(),
+            subject: t.subject.borrow().clone(),
+            created: db::now(),
+        }
+    }
+
+    /// Performs a handler's write together with this request's audit entry (recorded
+    /// with `status`, the status the handler answers when the write succeeds).
+    pub async fn write<T, F>(&self, writer: &Writer, status: StatusCode, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let value = writer.execute(Some(self.entry(status)), work).await?;
+        self.0.recorded.set(true);
+        Ok(value)
+    }
+
+    /// Records the entry on its own unless a write already did.
+    pub async fn record(&self, writer: &Writer, status: StatusCode) -> Result<(), StoreError> {
+        if self.is_recorded() {
+            return Ok(());
+        }
+        writer.record(self.entry(status)).await?;
+        self.0.recorded.set(true);
+        Ok(())
+    }
+}
+
+impl FromRequest for AuditTicket {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<AuditTicket>()
+                .cloned()
+                .ok_or_else(|| ApiError::Internal("no audit ticket: is the request middleware installed?".into())),
+        )
+    }
+}
+
+/// Stored strings cannot forge lines in a log or a report: control characters (CR, LF,
+/// ESC, …) become `\u{..}` escapes, and length is bounded.
+pub fn sanitize(raw: &str, max_chars: usize) -> String {
+    let mut clean = String::with_capacity(raw.len().min(max_chars));
+    for (count, c) in raw.chars().enumerate() {
+        if count == max_chars {
+            clean.push('…');
+            break;
+        }
+        if c.is_control() {
+            clean.push_str(&c.escape_unicode().to_string());
+        } else {
+            clean.push(c);
+        }
+    }
+    clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_escapes_controls_and_truncates() {
+        assert_eq!(sanitize("a\r\nb", 10), "a\\u{d}\\u{a}b");
+        assert_eq!(sanitize("abcdef", 3), "abc…");
+        assert_eq!(sanitize("naïve", 10), "naïve");
+    }
+
+    #[test]
+    fn only_api_paths_are_audited() {
+        assert!(is_audited("/api/randomizes"));
+        assert!(is_audited("/api/unknown"));
+        assert!(!is_audited("/apidocs"));
+        assert!(!is_audited("/healthz"));
+    }
+}

@@ -1,0 +1,92 @@
+//! The `randomize` command line: `serve` and `migrate`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{DatabaseArgs, DatabaseConfig, ServeArgs, ServerConfig, TelemetryArgs, parse_duration};
+use crate::db::{ConnectOptions, DatabaseUrl, migrations};
+use crate::startup::Application;
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(name = "randomize", version, about = "Word-randomizer REST service with an audit history")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (run `migrate` first).
+    Serve(Box<ServeArgs>),
+    /// Apply pending migrations (or list them, or revert the newest).
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    /// Connection used for migrations only (e.g. bypassing a transaction pooler such
+    /// as PgBouncer, where session advisory locks do not work). Default: DATABASE_URL.
+    #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true)]
+    pub migration_database_url: Option<String>,
+    /// How long to wait for another replica's migration lock before failing.
+    #[arg(long, env = "MIGRATION_LOCK_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+    /// List applied and pending migrations; change nothing.
+    #[arg(long, conflicts_with = "revert")]
+    pub status: bool,
+    /// Revert the newest applied migration.
+    #[arg(long)]
+    pub revert: bool,
+}
+
+/// Runs the parsed command. `serve` blocks until the server has shut down.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(*args),
+        Command::Migrate(args) => migrate(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    telemetry::init(&args.telemetry)?;
+    let config = ServerConfig::from_args(&args)?;
+    actix_web::rt::System::new().block_on(async move { Application::build(config)?.run_until_stopped().await })
+}
+
+fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    telemetry::init(&args.telemetry)?;
+    let mut config = DatabaseConfig::from_args(&args.database)?;
+    if let Some(url) = args.migration_database_url.as_deref().filter(|u| !u.is_empty()) {
+        config.url = DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("MIGRATION_{e}"))?;
+    }
+    let options = ConnectOptions::from(&config);
+    if args.status {
+        let status = migrations::status(&options).context("cannot read migration status")?;
+        for name in &status.applied {
+            println!("applied  {name}");
+        }
+        for name in &status.pending {
+            println!("pending  {name}");
+        }
+        println!("{} applied, {} pending", status.applied.len(), status.pending.len());
+    } else if args.revert {
+        match migrations::revert_last(&options, args.lock_timeout).context("cannot revert")? {
+            Some(name) => println!("reverted {name}"),
+            None => println!("nothing to revert"),
+        }
+    } else {
+        let applied = migrations::run_pending(&options, args.lock_timeout).context("cannot migrate")?;
+        for name in &applied {
+            println!("applied  {name}");
+        }
+        println!("{} migration(s) applied; schema is current", applied.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! One connection type for both backends, and the r2d2 manager that opens it.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+
+use super::url::DatabaseUrl;
+use crate::config::{DatabaseConfig, SqliteSynchronous};
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// What a connection needs to be opened the way this service relies on.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub url: DatabaseUrl,
+    pub timeout: Duration,
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl From<&DatabaseConfig> for ConnectOptions {
+    fn from(config: &DatabaseConfig) -> Self {
+        Self {
+            url: config.url.clone(),
+            timeout: config.timeout,
+            sqlite_synchronous: config.sqlite_synchronous,
+        }
+    }
+}
+
+impl ConnectOptions {
+    pub fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        ConnectionError::BadConnection(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                let target = path.to_str().ok_or_else(|| {
+                    ConnectionError::InvalidConnectionUrl("the SQLite path is not UTF-8".into())
+                })?;
+                let mut conn = SqliteConnection::establish(target)?;
+                // WAL lets the pool read while the writer commits; busy_timeout makes a
+                // second process (a migration, an operator's sqlite3) wait instead of
+                // failing; synchronous=FULL makes every acknowledged commit survive power loss.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {};
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = {};
+                     PRAGMA foreign_keys = ON;",
+                    self.timeout.as_millis(),
+                    self.sqlite_synchronous.pragma(),
+                ))
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(_) => {
+                let url = self.url.expose_postgres().unwrap_or_default();
+                let url = with_connect_timeout(url, self.timeout);
+                Ok(DbConnection::Postgres(PgConnection::establish(&url)?))
+            }
+        }
+    }
+}
+
+/// libpq waits forever for an unresponsive host unless told otherwise; bound it by
+/// `DATABASE_TIMEOUT` (libpq's minimum is 2 s) unless the URL already says.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={}", timeout.as_secs().max(2))
+}
+
+/// Opens connections by URL scheme (diesel's derived `establish` would try each backend
+/// and hide the PostgreSQL error behind "invalid connection url").
+#[derive(Debug)]
+pub struct Manager(pub ConnectOptions);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1").map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        diesel::r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+
+pub fn pool(config: &DatabaseConfig) -> Pool {
+    r2d2::Pool::builder()
+        .max_size(config.pool_size)
+        .min_idle(Some(0))
+        .connection_timeout(config.timeout)
+        // The server must start while the database is down (readiness says 503), so no
+        // connection is opened here; r2d2 logs failures through `log`, bridged to tracing.
+        .build_unchecked(Manager(ConnectOptions::from(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_timeout_is_added_once() {
+        let t = Duration::from_secs(3);
+        assert_eq!(with_connect_timeout("postgres://h/db", t), "postgres://h/db?connect_timeout=3");
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?options=x", Duration::from_millis(100)),
+            "postgres://h/db?options=x&connect_timeout=2"
+        );
+        assert_eq!(with_connect_timeout("postgres://h/db?connect_timeout=9", t), "postgres://h/db?connect_timeout=9");
+    }
+}

@@ -1,0 +1,170 @@
+//! Storage: connections, schema, queries, migrations and the group-commit writer.
+//!
+//! Queries are plain sync functions taking `&mut DbConnection`. Reads run on the pool
+//! (`Database::read`); every write goes through the single writer (`Database::write`).
+
+mod connection;
+pub mod histories;
+pub mod migrations;
+pub mod randomizes;
+pub mod schema;
+mod url;
+pub mod writer;
+
+use std::sync::Arc;
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+pub use connection::{ConnectOptions, DbConnection, Pool, pool};
+pub use url::DatabaseUrl;
+pub use writer::Writer;
+
+use crate::config::DatabaseConfig;
+
+/// Why a unit of database work did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such record")]
+    NotFound,
+    #[error("the record changed since the client last read it")]
+    PreconditionFailed,
+    /// Worth retrying: pool exhausted, connection lost, database locked or shutting down.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database query failed")]
+    Query(#[source] DieselError),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    /// Poisons the batch it ran in (an SQL error aborts a PostgreSQL transaction);
+    /// `NotFound` and `PreconditionFailed` are decided without failing a statement.
+    pub fn aborts_transaction(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Query(_) | Self::Task(_))
+    }
+}
+
+impl From<DieselError> for StoreError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => Self::NotFound,
+            DieselError::DatabaseError(kind, info) => {
+                let message = info.message();
+                if is_unavailable(&kind, message) {
+                    Self::Unavailable(message.to_owned())
+                } else {
+                    Self::Query(DieselError::DatabaseError(kind, info))
+                }
+            }
+            DieselError::BrokenTransactionManager => Self::Unavailable("broken transaction".into()),
+            other => Self::Query(other),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(error: r2d2::Error) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
+fn is_unavailable(kind: &DatabaseErrorKind, message: &str) -> bool {
+    const TRANSIENT: [&str; 7] = [
+        "database is locked",
+        "database table is locked",
+        "terminating connection",
+        "server closed the connection",
+        "connection to server",
+        "the database system is",
+        "no connection to the server",
+    ];
+    matches!(kind, DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand)
+        || TRANSIENT.iter().any(|t| message.contains(t))
+}
+
+/// Timestamps are stored as UTC `TIMESTAMP` truncated to milliseconds, so what is
+/// stored is exactly what the API shows (and ETags stay stable).
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(3)
+}
+
+/// The handle request handlers use: pooled reads, serialized batched writes.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    writer: Arc<Writer>,
+    backend: &'static str,
+}
+
+impl Database {
+    pub fn open(config: &DatabaseConfig) -> Self {
+        Self {
+            pool: pool(config),
+            writer: Arc::new(Writer::start(ConnectOptions::from(config))),
+            backend: config.url.backend(),
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Runs `query` on a pooled connection on the blocking pool (checking out a
+    /// connection blocks too, so it happens there), inside the caller's tracing span.
+    pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        actix_web::web::block(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            query(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Stops the writer after it has committed everything queued.
+    pub async fn shutdown(&self) {
+        let writer = Arc::clone(&self.writer);
+        if let Err(error) = actix_web::web::block(move || writer.shutdown()).await {
+            tracing::error!(%error, "writer did not stop cleanly");
+        }
+    }
+}
+
+/// `%`, `_` and `\` match themselves in a LIKE pattern built from user input.
+pub fn escape_like(raw: &str) -> String {
+    let mut escaped = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_escaping() {
+        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+
+    #[test]
+    fn now_has_millisecond_precision() {
+        assert_eq!(now().and_utc().timestamp_subsec_nanos() % 1_000_000, 0);
+    }
+}

@@ -1,0 +1,32 @@
+// The tables as both migration folders create them. Kept by hand in diesel's
+// `print-schema` form; `tests/api/schema.rs` checks it against the migrated databases.
+
+diesel::table! {
+    randomizes (id) {
+        id -> BigInt,
+        original -> Text,
+        original_folded -> Text,
+        jumbled -> Text,
+        version -> Integer,
+        created -> Timestamp,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    histories (id) {
+        id -> BigInt,
+        request_id -> Text,
+        method -> Text,
+        path -> Text,
+        query -> Nullable<Text>,
+        status -> Integer,
+        duration_ms -> Double,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        created -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(randomizes, histories);

@@ -1,0 +1,166 @@
+//! The one error type of the HTTP API, rendered as RFC 9457 problem+json (SPEC §4).
+//!
+//! Every error response comes from here: handler errors directly, and actix's own
+//! (payload, routing) through `ApiError::from_foreign` in the request middleware.
+//! Internal causes are logged once, here, under the request id; bodies carry only
+//! what the client can act on.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::StoreError;
+use crate::request_id;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Field name → what is wrong with it.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request has invalid fields; see `errors`")]
+    Validation(FieldErrors),
+    #[error("no resource at this address")]
+    NotFound,
+    #[error("this method is not allowed here; allowed: {allow}")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("the record changed since its ETag was read; GET it again and retry with the new ETag")]
+    PreconditionFailed,
+    /// Retry later: the reason is logged, the client sees a generic detail.
+    #[error("the database is unavailable; retry shortly")]
+    Unavailable(String),
+    /// Readiness: the detail is meant for operators and says what is missing.
+    #[error("not ready: {0}")]
+    NotReady(&'static str),
+    /// Any other client error actix raised on its own.
+    #[error("{detail}")]
+    Client { status: StatusCode, detail: String },
+    /// A bug or an unexpected failure: the cause is logged, never sent.
+    #[error("an unexpected error occurred; quote the request id when reporting it")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
+    }
+
+    /// Wraps an error actix produced itself (not from our handlers).
+    pub fn from_foreign(status: StatusCode, detail: String, limit: usize) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::NotFound,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge { limit },
+            s if s.is_client_error() => Self::Client { status: s, detail },
+            _ => Self::Internal(detail),
+        }
+    }
+
+    /// The response, with `request_id` in the body when known.
+    pub fn to_response(&self, request_id: Option<&str>) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Self::Internal(cause) => tracing::error!(request_id, cause, "internal error"),
+            Self::Unavailable(cause) => tracing::warn!(request_id, cause, "database unavailable"),
+            _ => {}
+        }
+        let problem = Problem {
+            kind: "about:blank",
+            title: title(status),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            errors: match self {
+                Self::Validation(errors) => Some(errors),
+                _ => None,
+            },
+            request_id,
+        };
+        let mut response = HttpResponse::build(status);
+        match self {
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
+            Self::Unavailable(_) | Self::NotReady(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
+        }
+        response.content_type(PROBLEM_JSON).json(problem)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::Unavailable(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Client { status, .. } => *status,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let id = request_id::current();
+        self.to_response(id.as_deref())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::PreconditionFailed => Self::PreconditionFailed,
+            StoreError::Unavailable(reason) => Self::Unavailable(reason),
+            other => Self::Internal(error_chain(&other)),
+        }
+    }
+}
+
+/// "outer: inner: innermost", for the log.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[derive(Debug, Serialize)]
+pub struct Problem<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<&'a FieldErrors>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<&'a str>,
+}
+
+/// RFC 9110 reason phrases (the `http` crate still has some pre-9110 names).
+fn title(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    }
+}

@@ -1,0 +1,125 @@
+//! Building and running the HTTP server.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::api;
+use crate::config::ServerConfig;
+use crate::db::Database;
+use crate::middleware::pipeline;
+use crate::state::{AppState, Draining};
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    db: Database,
+    draining: Draining,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port) and prepares the server. Does not
+    /// touch the database: the server starts even when it is down (readiness says so).
+    pub fn build(config: ServerConfig) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.bind)
+            .with_context(|| format!("BIND: cannot listen on {}", config.bind))?;
+        let port = listener.local_addr().context("BIND: no local address")?.port();
+        let db = Database::open(&config.database);
+        let draining = Draining::default();
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            draining: draining.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            max_word_graphemes: config.max_word_graphemes,
+            max_body_bytes: config.max_body_bytes,
+        });
+        let origins = config.cors_allowed_origins.clone();
+        let body_limit = config.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .configure(api::routes)
+                .default_service(web::to(api::not_found))
+                .wrap(from_fn(pipeline))
+                .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
+        })
+        .workers(config.workers)
+        .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+        // Signals are ours: readiness must fail before the server stops accepting.
+        .disable_signals()
+        .listen(listener)
+        .context("BIND: cannot serve on the listener")?
+        .run();
+        tracing::info!(port, workers = config.workers, database = db.backend(), "listening");
+        Ok(Self { server, port, db, draining })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully, as SIGTERM does.
+    pub fn stopper(&self) -> Stopper {
+        Stopper { handle: self.server.handle(), draining: self.draining.clone() }
+    }
+
+    /// Serves until SIGTERM / SIGINT (or `Stopper::stop`), then drains in-flight
+    /// requests (bounded by `SHUTDOWN_TIMEOUT`) and flushes the writer.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let stopper = self.stopper();
+        let signals = tokio::spawn(async move {
+            if let Some(signal) = wait_for_signal().await {
+                tracing::info!(signal, "shutting down: draining in-flight requests");
+                stopper.stop().await;
+            }
+        });
+        let served = self.server.await;
+        signals.abort();
+        self.db.shutdown().await;
+        tracing::info!("stopped");
+        served.context("server error")
+    }
+}
+
+#[derive(Clone)]
+pub struct Stopper {
+    handle: ServerHandle,
+    draining: Draining,
+}
+
+impl Stopper {
+    pub async fn stop(&self) {
+        self.draining.start();
+        self.handle.stop(true).await;
+    }
+}
+
+async fn wait_for_signal() -> Option<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok()?;
+    let mut int = signal(SignalKind::interrupt()).ok()?;
+    tokio::select! {
+        _ = term.recv() => Some("SIGTERM"),
+        _ = int.recv() => Some("SIGINT"),
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_headers(["content-type", "authorization", "if-match", "if-none-match", "x-request-id"])
+        .expose_headers(["etag", "location", "link", "x-pagination", "x-request-id"])
+        // A disallowed origin simply gets no CORS headers; the browser enforces it.
+        .block_on_origin_mismatch(false)
+        .max_age(Some(Duration::from_secs(3600).as_secs() as usize));
+    for origin in origins {
+        cors = if origin == "*" { cors.allow_any_origin().send_wildcard() } else { cors.allowed_origin(origin) };
+    }
+    cors
+}
