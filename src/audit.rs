@@ -48,14 +48,20 @@ struct Ticket {
 
 impl AuditTicket {
     /// Opens the ticket and makes it available to handlers.
-    pub fn open(req: &ServiceRequest, request_id: &str, started: Instant, trusted: &[IpNet]) -> Self {
+    pub fn open(
+        req: &ServiceRequest,
+        request_id: &str,
+        started: Instant,
+        trusted: &[IpNet],
+    ) -> Self {
         let query = req.query_string();
         let ticket = Self(Rc::new(Ticket {
             request_id: request_id.to_owned(),
             method: req.method().as_str().to_owned(),
             path: sanitize(req.path(), MAX_PATH),
             query: (!query.is_empty()).then(|| sanitize(query, MAX_QUERY)),
-            client_ip: client_ip::resolve(req.peer_addr(), req.headers(), trusted).map(|ip| ip.to_string()),
+            client_ip: client_ip::resolve(req.peer_addr(), req.headers(), trusted)
+                .map(|ip| ip.to_string()),
             user_agent: req
                 .headers()
                 .get(USER_AGENT)
@@ -95,7 +101,12 @@ impl AuditTicket {
 
     /// Performs a handler's write together with this request's audit entry (recorded
     /// with `status`, the status the handler answers when the write succeeds).
-    pub async fn write<T, F>(&self, writer: &Writer, status: StatusCode, work: F) -> Result<T, StoreError>
+    pub async fn write<T, F>(
+        &self,
+        writer: &Writer,
+        status: StatusCode,
+        work: F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: Fn(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
@@ -125,7 +136,11 @@ impl FromRequest for AuditTicket {
             req.extensions()
                 .get::<AuditTicket>()
                 .cloned()
-                .ok_or_else(|| ApiError::Internal("no audit ticket: is the request middleware installed?".into())),
+                .ok_or_else(|| {
+                    ApiError::Internal(
+                        "no audit ticket: is the request middleware installed?".into(),
+                    )
+                }),
         )
     }
 }

@@ -5,13 +5,19 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{DatabaseArgs, DatabaseConfig, ServeArgs, ServerConfig, TelemetryArgs, parse_duration};
+use crate::config::{
+    DatabaseArgs, DatabaseConfig, ServeArgs, ServerConfig, TelemetryArgs, parse_duration,
+};
 use crate::db::{ConnectOptions, DatabaseUrl, migrations};
 use crate::startup::Application;
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
-#[command(name = "randomize", version, about = "Word-randomizer REST service with an audit history")]
+#[command(
+    name = "randomize",
+    version,
+    about = "Word-randomizer REST service with an audit history"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -57,13 +63,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(&args.telemetry)?;
     let config = ServerConfig::from_args(&args)?;
-    actix_web::rt::System::new().block_on(async move { Application::build(config)?.run_until_stopped().await })
+    actix_web::rt::System::new()
+        .block_on(async move { Application::build(config)?.run_until_stopped().await })
 }
 
 fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     telemetry::init(&args.telemetry)?;
     let mut config = DatabaseConfig::from_args(&args.database)?;
-    if let Some(url) = args.migration_database_url.as_deref().filter(|u| !u.is_empty()) {
+    if let Some(url) = args
+        .migration_database_url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    {
         config.url = DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("MIGRATION_{e}"))?;
     }
     let options = ConnectOptions::from(&config);
@@ -75,14 +86,19 @@ fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
         for name in &status.pending {
             println!("pending  {name}");
         }
-        println!("{} applied, {} pending", status.applied.len(), status.pending.len());
+        println!(
+            "{} applied, {} pending",
+            status.applied.len(),
+            status.pending.len()
+        );
     } else if args.revert {
         match migrations::revert_last(&options, args.lock_timeout).context("cannot revert")? {
             Some(name) => println!("reverted {name}"),
             None => println!("nothing to revert"),
         }
     } else {
-        let applied = migrations::run_pending(&options, args.lock_timeout).context("cannot migrate")?;
+        let applied =
+            migrations::run_pending(&options, args.lock_timeout).context("cannot migrate")?;
         for name in &applied {
             println!("applied  {name}");
         }

@@ -14,7 +14,9 @@ pub fn resolve(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet])
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let hops = forwarded_for(headers).or_else(|| x_forwarded_for(headers)).unwrap_or_default();
+    let hops = forwarded_for(headers)
+        .or_else(|| x_forwarded_for(headers))
+        .unwrap_or_default();
     let mut client = peer;
     for hop in hops.into_iter().rev() {
         // An unparsable hop (`unknown`, an obfuscated name) ends what we can vouch for.
@@ -93,7 +95,10 @@ mod tests {
     #[test]
     fn untrusted_peer_is_the_client_whatever_it_claims() {
         let h = headers(&[("x-forwarded-for", "1.2.3.4")]);
-        assert_eq!(resolve(peer("203.0.113.9"), &h, &nets(&["10.0.0.0/8"])), ip("203.0.113.9"));
+        assert_eq!(
+            resolve(peer("203.0.113.9"), &h, &nets(&["10.0.0.0/8"])),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
@@ -107,7 +112,10 @@ mod tests {
     fn forwarded_header_wins_and_understands_ports_and_ipv6() {
         let trusted = nets(&["10.0.0.0/8"]);
         let h = headers(&[
-            ("forwarded", "for=\"[2001:db8::1]:443\";proto=https, for=10.0.0.5"),
+            (
+                "forwarded",
+                "for=\"[2001:db8::1]:443\";proto=https, for=10.0.0.5",
+            ),
             ("x-forwarded-for", "9.9.9.9"),
         ]);
         assert_eq!(resolve(peer("10.0.0.1"), &h, &trusted), ip("2001:db8::1"));
@@ -115,6 +123,9 @@ mod tests {
 
     #[test]
     fn trusted_peer_without_headers_is_the_client() {
-        assert_eq!(resolve(peer("10.0.0.1"), &HeaderMap::new(), &nets(&["10.0.0.0/8"])), ip("10.0.0.1"));
+        assert_eq!(
+            resolve(peer("10.0.0.1"), &HeaderMap::new(), &nets(&["10.0.0.0/8"])),
+            ip("10.0.0.1")
+        );
     }
 }

@@ -26,7 +26,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(var: &'static str, reason: impl Into<String>) -> Self {
-        Self { var, reason: reason.into() }
+        Self {
+            var,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -148,10 +151,17 @@ pub struct DatabaseConfig {
 
 impl DatabaseConfig {
     pub fn from_args(args: &DatabaseArgs) -> Result<Self, ConfigError> {
-        let url = read_secret("DATABASE_URL", Some(&args.database_url), args.database_url_file.as_deref())?
-            .ok_or_else(|| ConfigError::new("DATABASE_URL", "must be set"))?;
+        let url = read_secret(
+            "DATABASE_URL",
+            Some(&args.database_url),
+            args.database_url_file.as_deref(),
+        )?
+        .ok_or_else(|| ConfigError::new("DATABASE_URL", "must be set"))?;
         if args.database_timeout.is_zero() {
-            return Err(ConfigError::new("DATABASE_TIMEOUT", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "DATABASE_TIMEOUT",
+                "must be greater than zero",
+            ));
         }
         Ok(Self {
             url: DatabaseUrl::parse(secrecy::ExposeSecret::expose_secret(&url))?,
@@ -190,15 +200,24 @@ pub fn read_secret(
     file: Option<&Path>,
 ) -> Result<Option<SecretString>, ConfigError> {
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(var, format!("cannot read {var}_FILE {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(
+                var,
+                format!("cannot read {var}_FILE {}: {e}", path.display()),
+            )
+        })?;
         let trimmed = text.trim_end_matches(['\n', '\r']);
         if trimmed.is_empty() {
-            return Err(ConfigError::new(var, format!("{var}_FILE {} is empty", path.display())));
+            return Err(ConfigError::new(
+                var,
+                format!("{var}_FILE {} is empty", path.display()),
+            ));
         }
         return Ok(Some(SecretString::from(trimmed.to_owned())));
     }
-    Ok(value.filter(|v| !v.is_empty()).map(|v| SecretString::from(v.to_owned())))
+    Ok(value
+        .filter(|v| !v.is_empty())
+        .map(|v| SecretString::from(v.to_owned())))
 }
 
 /// Accepts `[humantime](https://docs.rs/humantime)` durations (`3s`, `250ms`, `1h`) and a

@@ -68,7 +68,11 @@ pub async fn pipeline(
 
 /// Errors actix raises itself (oversized payloads, unknown routes) come out as
 /// plain text; rewrite any error response that is not yet problem+json.
-fn as_problem(response: ServiceResponse<BoxBody>, id: &str, body_limit: usize) -> ServiceResponse<BoxBody> {
+fn as_problem(
+    response: ServiceResponse<BoxBody>,
+    id: &str,
+    body_limit: usize,
+) -> ServiceResponse<BoxBody> {
     let status = response.status();
     let is_problem = response
         .headers()

@@ -44,7 +44,10 @@ mod tests {
     fn with(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(actix_web::http::header::HeaderName::from_static(HEADER), value);
+            headers.insert(
+                actix_web::http::header::HeaderName::from_static(HEADER),
+                value,
+            );
         }
         headers
     }

@@ -28,7 +28,10 @@ impl Application {
     pub fn build(config: ServerConfig) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&config.bind)
             .with_context(|| format!("BIND: cannot listen on {}", config.bind))?;
-        let port = listener.local_addr().context("BIND: no local address")?.port();
+        let port = listener
+            .local_addr()
+            .context("BIND: no local address")?
+            .port();
         let db = Database::open(&config.database);
         let draining = Draining::default();
         let state = web::Data::new(AppState {
@@ -56,8 +59,18 @@ impl Application {
         .listen(listener)
         .context("BIND: cannot serve on the listener")?
         .run();
-        tracing::info!(port, workers = config.workers, database = db.backend(), "listening");
-        Ok(Self { server, port, db, draining })
+        tracing::info!(
+            port,
+            workers = config.workers,
+            database = db.backend(),
+            "listening"
+        );
+        Ok(Self {
+            server,
+            port,
+            db,
+            draining,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -66,7 +79,10 @@ impl Application {
 
     /// A handle to stop the server gracefully, as SIGTERM does.
     pub fn stopper(&self) -> Stopper {
-        Stopper { handle: self.server.handle(), draining: self.draining.clone() }
+        Stopper {
+            handle: self.server.handle(),
+            draining: self.draining.clone(),
+        }
     }
 
     /// Serves until SIGTERM / SIGINT (or `Stopper::stop`), then drains in-flight
@@ -113,13 +129,23 @@ async fn wait_for_signal() -> Option<&'static str> {
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "DELETE"])
-        .allowed_headers(["content-type", "authorization", "if-match", "if-none-match", "x-request-id"])
+        .allowed_headers([
+            "content-type",
+            "authorization",
+            "if-match",
+            "if-none-match",
+            "x-request-id",
+        ])
         .expose_headers(["etag", "location", "link", "x-pagination", "x-request-id"])
         // A disallowed origin simply gets no CORS headers; the browser enforces it.
         .block_on_origin_mismatch(false)
         .max_age(Some(Duration::from_secs(3600).as_secs() as usize));
     for origin in origins {
-        cors = if origin == "*" { cors.allow_any_origin().send_wildcard() } else { cors.allowed_origin(origin) };
+        cors = if origin == "*" {
+            cors.allow_any_origin().send_wildcard()
+        } else {
+            cors.allowed_origin(origin)
+        };
     }
     cors
 }

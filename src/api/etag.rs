@@ -32,8 +32,10 @@ pub fn if_match(req: &HttpRequest, id: i64) -> Precondition {
 
 /// True when `If-None-Match` matches `current` (weak comparison), i.e. answer 304.
 pub fn none_match_hits(req: &HttpRequest, current: &str) -> bool {
-    tags(req.headers(), IF_NONE_MATCH)
-        .is_some_and(|tags| tags.iter().any(|t| t == "*" || t.trim_start_matches("W/") == current))
+    tags(req.headers(), IF_NONE_MATCH).is_some_and(|tags| {
+        tags.iter()
+            .any(|t| t == "*" || t.trim_start_matches("W/") == current)
+    })
 }
 
 fn tags(headers: &HeaderMap, name: actix_web::http::header::HeaderName) -> Option<Vec<String>> {
@@ -41,7 +43,11 @@ fn tags(headers: &HeaderMap, name: actix_web::http::header::HeaderName) -> Optio
     for value in headers.get_all(name) {
         let list = found.get_or_insert_with(Vec::new);
         if let Ok(text) = value.to_str() {
-            list.extend(text.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()));
+            list.extend(
+                text.split(',')
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty()),
+            );
         }
     }
     found
@@ -59,16 +65,31 @@ mod tests {
 
     #[test]
     fn if_match_forms() {
-        let req = |v: &str| TestRequest::default().insert_header((IF_MATCH, v)).to_http_request();
-        assert_eq!(if_match(&TestRequest::default().to_http_request(), 1), Precondition::None);
+        let req = |v: &str| {
+            TestRequest::default()
+                .insert_header((IF_MATCH, v))
+                .to_http_request()
+        };
+        assert_eq!(
+            if_match(&TestRequest::default().to_http_request(), 1),
+            Precondition::None
+        );
         assert_eq!(if_match(&req("*"), 1), Precondition::None);
-        assert_eq!(if_match(&req("\"1-3\", \"2-4\", W/\"1-5\""), 1), Precondition::VersionIn(vec![3]));
-        assert_eq!(if_match(&req("garbage"), 1), Precondition::VersionIn(vec![]));
+        assert_eq!(
+            if_match(&req("\"1-3\", \"2-4\", W/\"1-5\""), 1),
+            Precondition::VersionIn(vec![3])
+        );
+        assert_eq!(
+            if_match(&req("garbage"), 1),
+            Precondition::VersionIn(vec![])
+        );
     }
 
     #[test]
     fn if_none_match_is_weak() {
-        let req = TestRequest::default().insert_header((IF_NONE_MATCH, "W/\"1-2\"")).to_http_request();
+        let req = TestRequest::default()
+            .insert_header((IF_NONE_MATCH, "W/\"1-2\""))
+            .to_http_request();
         assert!(none_match_hits(&req, "\"1-2\""));
         assert!(!none_match_hits(&req, "\"1-3\""));
     }

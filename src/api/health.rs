@@ -18,14 +18,18 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     }
     let current = state
         .db
-        .read(|conn| migrations::is_current(conn).map_err(|e| StoreError::Unavailable(format!("{e:#}"))))
+        .read(|conn| {
+            migrations::is_current(conn).map_err(|e| StoreError::Unavailable(format!("{e:#}")))
+        })
         .await
         .map_err(|e| match e {
             StoreError::Unavailable(_) => ApiError::NotReady("the database does not answer"),
             other => ApiError::from(other),
         })?;
     if !current {
-        return Err(ApiError::NotReady("migrations are pending; run `randomize migrate`"));
+        return Err(ApiError::NotReady(
+            "migrations are pending; run `randomize migrate`",
+        ));
     }
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": state.db.backend()})))
 }

@@ -31,7 +31,10 @@ impl WordInput {
             Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
             Some(_) => Err(format!("must be an integer from 0 to {}", u64::MAX)),
         };
-        for key in object.keys().filter(|k| !matches!(k.as_str(), "word" | "seed")) {
+        for key in object
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "word" | "seed"))
+        {
             errors.insert(truncate(key), vec!["is not a known field".to_owned()]);
         }
         match (word, seed) {
@@ -60,8 +63,11 @@ fn json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, Api
     let is_json = declared.as_deref().is_some_and(|ct| {
         let mut parts = ct.split(';').map(str::trim);
         let essence = parts.next().unwrap_or_default();
-        let json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
-        let utf8 = parts.all(|p| !p.starts_with("charset=") || matches!(p, "charset=utf-8" | "charset=\"utf-8\""));
+        let json = essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json"));
+        let utf8 = parts.all(|p| {
+            !p.starts_with("charset=") || matches!(p, "charset=utf-8" | "charset=\"utf-8\"")
+        });
         json && utf8
     });
     if !is_json {

@@ -26,7 +26,10 @@ impl PageRequest {
             Some(raw) => match raw.trim().parse::<i64>() {
                 Ok(n) if (1..=max).contains(&n) => n,
                 _ => {
-                    errors.insert(name.into(), vec![format!("must be an integer from 1 to {max}")]);
+                    errors.insert(
+                        name.into(),
+                        vec![format!("must be an integer from 1 to {max}")],
+                    );
                     default
                 }
             },
@@ -86,7 +89,12 @@ impl PaginationHeader {
     }
 
     /// RFC 8288 `Link` with first/prev/next/last, keeping the request's other parameters.
-    pub fn link(&self, req: &HttpRequest, params: &HashMap<String, String>, page_size: i64) -> Option<String> {
+    pub fn link(
+        &self,
+        req: &HttpRequest,
+        params: &HashMap<String, String>,
+        page_size: i64,
+    ) -> Option<String> {
         let mut kept: Vec<(&str, &str)> = params
             .iter()
             .filter(|(k, _)| !matches!(k.as_str(), "page" | "page_size"))
@@ -126,20 +134,29 @@ mod tests {
     #[test]
     fn middle_page_has_both_neighbours() {
         let h = PaginationHeader::new(page(2, 10), 42);
-        assert_eq!((h.total_pages, h.page, h.previous_page, h.next_page), (5, Some(2), Some(1), Some(3)));
+        assert_eq!(
+            (h.total_pages, h.page, h.previous_page, h.next_page),
+            (5, Some(2), Some(1), Some(3))
+        );
     }
 
     #[test]
     fn empty_and_past_the_end() {
         assert_eq!(PaginationHeader::new(page(1, 10), 0).total_pages, 0);
         let past = PaginationHeader::new(page(9, 10), 42);
-        assert_eq!((past.page, past.next_page, past.last_page), (None, None, Some(5)));
+        assert_eq!(
+            (past.page, past.next_page, past.last_page),
+            (None, None, Some(5))
+        );
     }
 
     #[test]
     fn bad_params_are_reported() {
         let mut errors = FieldErrors::new();
-        let params = HashMap::from([("page".to_owned(), "0".to_owned()), ("page_size".to_owned(), "101".to_owned())]);
+        let params = HashMap::from([
+            ("page".to_owned(), "0".to_owned()),
+            ("page_size".to_owned(), "101".to_owned()),
+        ]);
         PageRequest::from_params(&params, &mut errors);
         assert_eq!(errors.len(), 2);
     }

@@ -48,11 +48,17 @@ fn rfc3339(at: NaiveDateTime) -> String {
 
 fn jumbled(input: WordInput) -> Jumbled {
     let jumbled = jumble(&input.word, input.seed);
-    Jumbled { original: input.word.into_string(), jumbled, at: db::now() }
+    Jumbled {
+        original: input.word.into_string(),
+        jumbled,
+        at: db::now(),
+    }
 }
 
 fn with_etag(mut response: actix_web::HttpResponseBuilder, record: Randomize) -> HttpResponse {
-    response.insert_header((header::ETAG, etag::of(&record))).json(Record::from(record))
+    response
+        .insert_header((header::ETAG, etag::of(&record)))
+        .json(Record::from(record))
 }
 
 pub async fn create(
@@ -63,7 +69,9 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let change = jumbled(WordInput::parse(&req, &body, state.max_word_graphemes)?);
     let record = audit
-        .write(state.db.writer(), StatusCode::CREATED, move |conn| store::insert(conn, &change))
+        .write(state.db.writer(), StatusCode::CREATED, move |conn| {
+            store::insert(conn, &change)
+        })
         .await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/api/randomizes/{}", record.id)));
@@ -75,7 +83,9 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     let record = state.db.read(move |conn| store::find(conn, id)).await?;
     let tag = etag::of(&record);
     if etag::none_match_hits(&req, &tag) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .finish());
     }
     Ok(with_etag(HttpResponse::Ok(), record))
 }
@@ -85,8 +95,14 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let mut errors = FieldErrors::new();
     let page = PageRequest::from_params(&params, &mut errors);
     let contains = params.get("original").cloned().filter(|s| !s.is_empty());
-    if contains.as_ref().is_some_and(|s| s.chars().count() > MAX_FILTER_CHARS) {
-        errors.insert("original".into(), vec![format!("must be at most {MAX_FILTER_CHARS} characters")]);
+    if contains
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > MAX_FILTER_CHARS)
+    {
+        errors.insert(
+            "original".into(),
+            vec![format!("must be at most {MAX_FILTER_CHARS} characters")],
+        );
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

@@ -40,7 +40,10 @@ impl ConnectOptions {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
-                        ConnectionError::BadConnection(format!("cannot create {}: {e}", dir.display()))
+                        ConnectionError::BadConnection(format!(
+                            "cannot create {}: {e}",
+                            dir.display()
+                        ))
                     })?;
                 }
                 let target = path.to_str().ok_or_else(|| {
@@ -77,7 +80,10 @@ fn with_connect_timeout(url: &str, timeout: Duration) -> String {
         return url.to_owned();
     }
     let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}connect_timeout={}", timeout.as_secs().max(2))
+    format!(
+        "{url}{separator}connect_timeout={}",
+        timeout.as_secs().max(2)
+    )
 }
 
 /// Opens connections by URL scheme (diesel's derived `establish` would try each backend
@@ -94,7 +100,8 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1").map_err(ConnectionError::CouldntSetupConfiguration)
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
@@ -121,11 +128,17 @@ mod tests {
     #[test]
     fn connect_timeout_is_added_once() {
         let t = Duration::from_secs(3);
-        assert_eq!(with_connect_timeout("postgres://h/db", t), "postgres://h/db?connect_timeout=3");
+        assert_eq!(
+            with_connect_timeout("postgres://h/db", t),
+            "postgres://h/db?connect_timeout=3"
+        );
         assert_eq!(
             with_connect_timeout("postgres://h/db?options=x", Duration::from_millis(100)),
             "postgres://h/db?options=x&connect_timeout=2"
         );
-        assert_eq!(with_connect_timeout("postgres://h/db?connect_timeout=9", t), "postgres://h/db?connect_timeout=9");
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?connect_timeout=9", t),
+            "postgres://h/db?connect_timeout=9"
+        );
     }
 }

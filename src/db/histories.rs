@@ -23,6 +23,8 @@ pub struct NewHistory {
 }
 
 pub fn insert(conn: &mut DbConnection, entry: &NewHistory) -> Result<(), StoreError> {
-    diesel::insert_into(histories::table).values(entry).execute(conn)?;
+    diesel::insert_into(histories::table)
+        .values(entry)
+        .execute(conn)?;
     Ok(())
 }

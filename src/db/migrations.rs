@@ -43,7 +43,10 @@ pub struct Status {
 }
 
 /// Applies pending migrations; returns the names applied, oldest first.
-pub fn run_pending(options: &ConnectOptions, lock_timeout: Duration) -> anyhow::Result<Vec<String>> {
+pub fn run_pending(
+    options: &ConnectOptions,
+    lock_timeout: Duration,
+) -> anyhow::Result<Vec<String>> {
     locked(options, lock_timeout, |conn| {
         with_harness!(conn, |h, src| {
             let pending: Vec<String> = h
@@ -52,21 +55,27 @@ pub fn run_pending(options: &ConnectOptions, lock_timeout: Duration) -> anyhow::
                 .iter()
                 .map(|m| m.name().to_string())
                 .collect();
-            h.run_pending_migrations(src()).map_err(anyhow::Error::from_boxed)?;
+            h.run_pending_migrations(src())
+                .map_err(anyhow::Error::from_boxed)?;
             Ok(pending)
         })
     })
 }
 
 /// Reverts the newest applied migration; `None` when nothing was applied.
-pub fn revert_last(options: &ConnectOptions, lock_timeout: Duration) -> anyhow::Result<Option<String>> {
+pub fn revert_last(
+    options: &ConnectOptions,
+    lock_timeout: Duration,
+) -> anyhow::Result<Option<String>> {
     locked(options, lock_timeout, |conn| {
         with_harness!(conn, |h, src| {
             let applied = h.applied_migrations().map_err(anyhow::Error::from_boxed)?;
             if applied.is_empty() {
                 return Ok(None);
             }
-            let version = h.revert_last_migration(src()).map_err(anyhow::Error::from_boxed)?;
+            let version = h
+                .revert_last_migration(src())
+                .map_err(anyhow::Error::from_boxed)?;
             let name = src_name(&src(), &version.to_string());
             Ok(Some(name))
         })
@@ -74,7 +83,9 @@ pub fn revert_last(options: &ConnectOptions, lock_timeout: Duration) -> anyhow::
 }
 
 pub fn status(options: &ConnectOptions) -> anyhow::Result<Status> {
-    let mut conn = options.connect().context("cannot connect to the database")?;
+    let mut conn = options
+        .connect()
+        .context("cannot connect to the database")?;
     with_harness!(&mut conn, |h, src| {
         let pending: Vec<String> = h
             .pending_migrations(src())
@@ -95,7 +106,9 @@ pub fn status(options: &ConnectOptions) -> anyhow::Result<Status> {
 
 /// True when the schema this binary expects is fully applied.
 pub fn is_current(conn: &mut DbConnection) -> anyhow::Result<bool> {
-    with_harness!(conn, |h, src| Ok(!h.has_pending_migration(src()).map_err(anyhow::Error::from_boxed)?))
+    with_harness!(conn, |h, src| Ok(!h
+        .has_pending_migration(src())
+        .map_err(anyhow::Error::from_boxed)?))
 }
 
 /// The folder name (`2026-11-22-000001_create_randomizes`) of an embedded version.
@@ -104,9 +117,13 @@ fn src_name(src: &EmbeddedMigrations, version: &str) -> String {
     MigrationSource::<diesel::sqlite::Sqlite>::migrations(src)
         .ok()
         .and_then(|all| {
-            all.iter()
-                .map(|m| m.name().to_string())
-                .find(|name| name.split('_').next().map(|v| v.replace('-', "")).as_deref() == Some(version))
+            all.iter().map(|m| m.name().to_string()).find(|name| {
+                name.split('_')
+                    .next()
+                    .map(|v| v.replace('-', ""))
+                    .as_deref()
+                    == Some(version)
+            })
         })
         .unwrap_or_else(|| version.to_owned())
 }
@@ -116,7 +133,9 @@ fn locked<T>(
     lock_timeout: Duration,
     run: impl FnOnce(&mut DbConnection) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let mut conn = options.connect().context("cannot connect to the database")?;
+    let mut conn = options
+        .connect()
+        .context("cannot connect to the database")?;
     if let DbConnection::Postgres(pg) = &mut conn {
         acquire_advisory_lock(pg, lock_timeout)?;
         let result = run(&mut conn);
@@ -150,7 +169,10 @@ fn acquire_advisory_lock(pg: &mut PgConnection, timeout: Duration) -> anyhow::Re
                  for over {timeout:?}; is a migration stuck? (MIGRATION_LOCK_TIMEOUT)"
             );
         }
-        tracing::info!(wait_ms = pause.as_millis() as u64, "migration lock busy; waiting");
+        tracing::info!(
+            wait_ms = pause.as_millis() as u64,
+            "migration lock busy; waiting"
+        );
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(1));
     }

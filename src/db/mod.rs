@@ -80,8 +80,10 @@ fn is_unavailable(kind: &DatabaseErrorKind, message: &str) -> bool {
         "the database system is",
         "no connection to the server",
     ];
-    matches!(kind, DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand)
-        || TRANSIENT.iter().any(|t| message.contains(t))
+    matches!(
+        kind,
+        DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+    ) || TRANSIENT.iter().any(|t| message.contains(t))
 }
 
 /// Timestamps are stored as UTC `TIMESTAMP` truncated to milliseconds, so what is

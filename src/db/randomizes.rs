@@ -90,7 +90,9 @@ pub fn update(
     precondition: &Precondition,
     change: &Jumbled,
 ) -> Result<Randomize, StoreError> {
-    let mut target = diesel::update(randomizes).filter(id.eq(record_id)).into_boxed();
+    let mut target = diesel::update(randomizes)
+        .filter(id.eq(record_id))
+        .into_boxed();
     if let Precondition::VersionIn(versions) = precondition {
         target = target.filter(version.eq_any(versions.clone()));
     }
@@ -108,8 +110,14 @@ pub fn update(
     updated_row.ok_or_else(|| missing_or_stale(conn, record_id))
 }
 
-pub fn delete(conn: &mut DbConnection, record_id: i64, precondition: &Precondition) -> Result<(), StoreError> {
-    let mut target = diesel::delete(randomizes).filter(id.eq(record_id)).into_boxed();
+pub fn delete(
+    conn: &mut DbConnection,
+    record_id: i64,
+    precondition: &Precondition,
+) -> Result<(), StoreError> {
+    let mut target = diesel::delete(randomizes)
+        .filter(id.eq(record_id))
+        .into_boxed();
     if let Precondition::VersionIn(versions) = precondition {
         target = target.filter(version.eq_any(versions.clone()));
     }
@@ -120,7 +128,12 @@ pub fn delete(conn: &mut DbConnection, record_id: i64, precondition: &Preconditi
 }
 
 fn missing_or_stale(conn: &mut DbConnection, record_id: i64) -> StoreError {
-    match randomizes.find(record_id).select(id).first::<i64>(conn).optional() {
+    match randomizes
+        .find(record_id)
+        .select(id)
+        .first::<i64>(conn)
+        .optional()
+    {
         Ok(Some(_)) => StoreError::PreconditionFailed,
         Ok(None) => StoreError::NotFound,
         Err(e) => e.into(),

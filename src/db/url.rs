@@ -26,7 +26,9 @@ impl DatabaseUrl {
             Some((scheme, _)) => {
                 return Err(ConfigError::new(
                     "DATABASE_URL",
-                    format!("unsupported scheme {scheme:?}; use sqlite://PATH, a bare path or postgres://"),
+                    format!(
+                        "unsupported scheme {scheme:?}; use sqlite://PATH, a bare path or postgres://"
+                    ),
                 ));
             }
             None => raw,
@@ -74,9 +76,18 @@ mod tests {
 
     #[test]
     fn sqlite_forms() {
-        assert_eq!(sqlite_path("sqlite:///var/opt/x.db"), Some(PathBuf::from("/var/opt/x.db")));
-        assert_eq!(sqlite_path("sqlite://instance/db.sqlite3"), Some(PathBuf::from("instance/db.sqlite3")));
-        assert_eq!(sqlite_path("data/db.sqlite3"), Some(PathBuf::from("data/db.sqlite3")));
+        assert_eq!(
+            sqlite_path("sqlite:///var/opt/x.db"),
+            Some(PathBuf::from("/var/opt/x.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite://instance/db.sqlite3"),
+            Some(PathBuf::from("instance/db.sqlite3"))
+        );
+        assert_eq!(
+            sqlite_path("data/db.sqlite3"),
+            Some(PathBuf::from("data/db.sqlite3"))
+        );
         assert!(DatabaseUrl::parse("sqlite://").is_err());
     }
 
@@ -85,7 +96,12 @@ mod tests {
         let url = DatabaseUrl::parse("postgresql://u:hunter2@h/db");
         assert!(matches!(url, Ok(DatabaseUrl::Postgres(_))));
         assert!(!format!("{url:?}").contains("hunter2"));
-        let err = DatabaseUrl::parse("mysql://u:hunter2@h/db").err().map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| e.starts_with("DATABASE_URL") && !e.contains("hunter2")));
+        let err = DatabaseUrl::parse("mysql://u:hunter2@h/db")
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.starts_with("DATABASE_URL") && !e.contains("hunter2"))
+        );
     }
 }

@@ -19,9 +19,9 @@ use std::thread::JoinHandle;
 use diesel::connection::SimpleConnection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::StoreError;
 use super::connection::{ConnectOptions, DbConnection};
 use super::histories::{self, NewHistory};
-use super::StoreError;
 
 /// Large enough to amortise an fsync over many requests, small enough that one batch's
 /// transaction stays short.
@@ -42,7 +42,10 @@ impl Writer {
             .spawn(move || run(receiver, options))
             .map_err(|e| tracing::error!(error = %e, "cannot start the writer thread"))
             .ok();
-        Self { sender: Mutex::new(Some(sender)), thread: Mutex::new(thread) }
+        Self {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(thread),
+        }
     }
 
     /// Runs `work` and then inserts `audit` (if any) in the writer's next transaction,
@@ -60,7 +63,12 @@ impl Writer {
             .clone()
             .ok_or_else(|| StoreError::Unavailable("the service is shutting down".into()))?;
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(Job { work, audit, outcome: None, reply });
+        let job = Box::new(Job {
+            work,
+            audit,
+            outcome: None,
+            reply,
+        });
         sender
             .send(job)
             .await
@@ -172,7 +180,9 @@ fn run(mut receiver: mpsc::Receiver<Box<dyn Task>>, options: ConnectOptions) {
             }
         }
         let size = batch.len();
-        let outcome = catch_unwind(AssertUnwindSafe(|| process(&mut conn, &options, &mut batch)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            process(&mut conn, &options, &mut batch)
+        }));
         if outcome.is_err() {
             // Unknown connection state after a panic: start over with a fresh one. The
             // jobs' reply channels were dropped, so their requests answer 500.
@@ -184,7 +194,11 @@ fn run(mut receiver: mpsc::Receiver<Box<dyn Task>>, options: ConnectOptions) {
     tracing::debug!("writer stopped: queue closed and drained");
 }
 
-fn process(slot: &mut Option<DbConnection>, options: &ConnectOptions, batch: &mut Vec<Box<dyn Task>>) {
+fn process(
+    slot: &mut Option<DbConnection>,
+    options: &ConnectOptions,
+    batch: &mut Vec<Box<dyn Task>>,
+) {
     if slot.is_none() {
         match options.connect() {
             Ok(conn) => *slot = Some(conn),

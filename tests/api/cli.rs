@@ -1,0 +1,240 @@
+//! The `randomize` binary itself: migrations (SPEC §8) and configuration errors (§7).
+
+use std::process::{Command, Output};
+
+use diesel::prelude::*;
+use randomize::db::histories::NewHistory;
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestDb};
+
+both_backends!(
+    migrate_status_and_revert_round_trip,
+    schema_rs_matches_the_migrations
+);
+
+/// The binary, run from an empty folder so no developer `.env` leaks in.
+pub fn randomize(dir: &tempfile::TempDir) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_randomize"));
+    command.current_dir(dir.path()).env("LOG_LEVEL", "warn");
+    command
+}
+
+fn run(dir: &tempfile::TempDir, db: &TestDb, args: &[&str]) -> String {
+    let output = randomize(dir)
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+async fn migrate_status_and_revert_round_trip(backend: Backend) {
+    let db = TestDb::new(backend);
+    let dir = tempfile::tempdir().unwrap();
+
+    assert!(run(&dir, &db, &["migrate", "--status"]).ends_with("0 applied, 2 pending\n"));
+    let applied = run(&dir, &db, &["migrate"]);
+    assert!(
+        applied.contains("applied  2026-11-22-000001_create_randomizes\n"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("applied  2026-11-22-000002_create_histories\n"),
+        "{applied}"
+    );
+    assert!(run(&dir, &db, &["migrate"]).contains("0 migration(s) applied"));
+    let status = run(&dir, &db, &["migrate", "--status"]);
+    assert!(
+        status.contains("applied  2026-11-22-000002_create_histories")
+            && status.ends_with("2 applied, 0 pending\n"),
+        "{status}"
+    );
+
+    // Every down.sql works: revert everything, then apply it all again.
+    assert_eq!(
+        run(&dir, &db, &["migrate", "--revert"]),
+        "reverted 2026-11-22-000002_create_histories\n"
+    );
+    assert!(run(&dir, &db, &["migrate", "--status"]).ends_with("1 applied, 1 pending\n"));
+    assert_eq!(
+        run(&dir, &db, &["migrate", "--revert"]),
+        "reverted 2026-11-22-000001_create_randomizes\n"
+    );
+    assert_eq!(
+        run(&dir, &db, &["migrate", "--revert"]),
+        "nothing to revert\n"
+    );
+    assert!(run(&dir, &db, &["migrate"]).contains("2 migration(s) applied"));
+}
+
+async fn schema_rs_matches_the_migrations(backend: Backend) {
+    use randomize::db::schema::{histories, randomizes};
+    let db = TestDb::new(backend);
+    db.migrate();
+    let mut conn = db.connect();
+    let at = randomize::db::now();
+
+    diesel::insert_into(randomizes::table)
+        .values((
+            randomizes::original.eq("a"),
+            randomizes::original_folded.eq("a"),
+            randomizes::jumbled.eq("a"),
+            randomizes::created.eq(at),
+            randomizes::updated.eq(at),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    let entry = NewHistory {
+        request_id: "r".into(),
+        method: "GET".into(),
+        path: "/api".into(),
+        query: Some("q".into()),
+        status: 200,
+        duration_ms: 1.5,
+        client_ip: Some("::1".into()),
+        user_agent: Some("ua".into()),
+        subject: Some("s".into()),
+        created: at,
+    };
+    diesel::insert_into(histories::table)
+        .values(&entry)
+        .execute(&mut conn)
+        .unwrap();
+
+    // Reading every column through schema.rs fails if a name or type disagrees.
+    let record: (
+        i64,
+        String,
+        String,
+        String,
+        i32,
+        chrono::NaiveDateTime,
+        chrono::NaiveDateTime,
+    ) = randomizes::table
+        .select(randomizes::all_columns)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(
+        (record.4, record.5),
+        (1, at),
+        "version defaults to 1; timestamps round-trip"
+    );
+    type HistoryColumns = (
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        i32,
+        f64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        chrono::NaiveDateTime,
+    );
+    let row: HistoryColumns = histories::table
+        .select(histories::all_columns)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!((row.5, row.6, row.10), (200, 1.5, at));
+}
+
+#[test]
+fn concurrent_migrations_on_postgres_apply_each_migration_once() {
+    let db = TestDb::new(Backend::Postgres);
+    let dir = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            randomize(&dir)
+                .args(["migrate"])
+                .env("DATABASE_URL", &db.url)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+
+    let mut applied_lines = 0;
+    for output in &outputs {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        applied_lines += stdout
+            .lines()
+            .filter(|l| l.starts_with("applied  "))
+            .count();
+    }
+    assert_eq!(
+        applied_lines, 2,
+        "each migration applied by exactly one process"
+    );
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = diesel::PgConnection::establish(&db.url).unwrap();
+    let count: Count = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(count.n, 2);
+}
+
+#[test]
+fn bad_configuration_stops_with_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("DATABASE_POOL_SIZE", "abc"),
+        ("DATABASE_TIMEOUT", "soon"),
+        ("DATABASE_URL", "mysql://user:hunter2@db/app"),
+        ("LOG_LEVEL", "info,[[["),
+        ("LOG_FORMAT", "xml"),
+        ("TRUSTED_PROXIES", "10.0.0.0/99"),
+        ("MAX_WORD_GRAPHEMES", "0"),
+        ("CORS_ALLOWED_ORIGINS", "example.com"),
+        ("SQLITE_SYNCHRONOUS", "sometimes"),
+    ];
+    for (var, value) in cases {
+        let output = randomize(&dir)
+            .args(["serve"])
+            .env(var, value)
+            .env("BIND", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{var}={value} must stop start-up");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.contains(var),
+            "{var}: first line {first:?} must name it"
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "secrets never printed: {stderr}"
+        );
+    }
+    let missing = randomize(&dir)
+        .args(["serve"])
+        .env("DATABASE_URL_FILE", dir.path().join("absent"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .starts_with("randomize: DATABASE_URL: cannot read DATABASE_URL_FILE")
+    );
+}

@@ -1,0 +1,313 @@
+//! `spawn_app()` and what tests need around it. Every test gets its own database:
+//! a fresh SQLite file in a temp dir, or a PostgreSQL schema (selected through
+//! `options=-csearch_path=…`) that is dropped when the test ends. Schemas left by
+//! crashed runs are swept when older than two hours.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use diesel::prelude::*;
+use diesel::{PgConnection, RunQueryDsl};
+use randomize::config::{DatabaseConfig, ServerConfig, SqliteSynchronous};
+use randomize::db::{ConnectOptions, DatabaseUrl, DbConnection, migrations};
+use randomize::startup::Application;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares, for each scenario `async fn name(backend: Backend)`, the tests
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// The shared PostgreSQL server; tests create and drop their own schemas in it.
+pub fn postgres_base_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub struct TestDb {
+    pub url: String,
+    schema: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.sqlite3").display());
+                Self {
+                    url,
+                    schema: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let base = postgres_base_url();
+                let mut admin = PgConnection::establish(&base).unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL tests need a server at {base} ({e}). Start it with \
+                         `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
+                         or point TEST_DATABASE_URL elsewhere."
+                    )
+                });
+                sweep_stale_schemas(&mut admin);
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+                let schema = format!("rt_{now}_{}", uuid::Uuid::new_v4().simple());
+                diesel::sql_query(format!("CREATE SCHEMA {schema}"))
+                    .execute(&mut admin)
+                    .expect("create schema");
+                let separator = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{separator}options=-csearch_path%3D{schema}");
+                Self {
+                    url,
+                    schema: Some(schema),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub fn config(&self) -> DatabaseConfig {
+        DatabaseConfig {
+            url: DatabaseUrl::parse(&self.url).expect("test url"),
+            pool_size: 4,
+            timeout: Duration::from_secs(3),
+            sqlite_synchronous: SqliteSynchronous::Full,
+        }
+    }
+
+    pub fn migrate(&self) {
+        migrations::run_pending(
+            &ConnectOptions::from(&self.config()),
+            Duration::from_secs(30),
+        )
+        .expect("migrate");
+    }
+
+    pub fn connect(&self) -> DbConnection {
+        ConnectOptions::from(&self.config())
+            .connect()
+            .expect("connect")
+    }
+
+    /// Audit rows, oldest first.
+    pub fn histories(&self) -> Vec<HistoryRow> {
+        use randomize::db::schema::histories::dsl::*;
+        histories
+            .select((
+                request_id,
+                method,
+                path,
+                query,
+                status,
+                client_ip,
+                user_agent,
+                subject,
+                duration_ms,
+            ))
+            .order(id.asc())
+            .load::<HistoryRow>(&mut self.connect())
+            .expect("read histories")
+    }
+
+    pub fn count_randomizes(&self) -> i64 {
+        use randomize::db::schema::randomizes::dsl::*;
+        randomizes
+            .count()
+            .get_result(&mut self.connect())
+            .expect("count")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(schema) = &self.schema
+            && let Ok(mut admin) = PgConnection::establish(&postgres_base_url())
+        {
+            let _ = diesel::sql_query(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&mut admin);
+        }
+    }
+}
+
+fn sweep_stale_schemas(admin: &mut PgConnection) {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        nspname: String,
+    }
+    let cutoff = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        - 2 * 3600;
+    let names: Vec<Name> =
+        diesel::sql_query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rt\\_%'")
+            .load(admin)
+            .unwrap_or_default();
+    for Name { nspname } in names {
+        let created = nspname
+            .split('_')
+            .nth(1)
+            .and_then(|t| t.parse::<u64>().ok());
+        if created.is_some_and(|t| t < cutoff) {
+            let _ = diesel::sql_query(format!("DROP SCHEMA IF EXISTS {nspname} CASCADE"))
+                .execute(admin);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct HistoryRow {
+    pub request_id: String,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub status: i32,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub subject: Option<String>,
+    pub duration_ms: f64,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Ends the server task with the test rather than with the runtime.
+        self.server.abort();
+    }
+}
+
+pub fn server_config(db: &TestDb) -> ServerConfig {
+    ServerConfig {
+        database: db.config(),
+        bind: "127.0.0.1:0".into(),
+        workers: 2,
+        shutdown_timeout: Duration::from_secs(5),
+        trusted_proxies: vec![],
+        max_word_graphemes: 256,
+        max_body_bytes: 16 * 1024,
+        cors_allowed_origins: vec![],
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// A migrated database and a running server, configured by `adjust`.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    init_test_logging();
+    let db = TestDb::new(backend);
+    db.migrate();
+    let mut config = server_config(&db);
+    adjust(&mut config);
+    spawn_on(db, config)
+}
+
+/// A server on `db` as it is (migrated or not, reachable or not).
+pub fn spawn_on(db: TestDb, config: ServerConfig) -> TestApp {
+    let app = Application::build(config).expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        server,
+    }
+}
+
+fn init_test_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/randomizes"))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Creates a record and returns its JSON.
+    pub async fn create(&self, word: &str) -> Value {
+        let response = self.post_json(&serde_json::json!({ "word": word })).await;
+        assert_eq!(response.status(), 201, "creating {word:?}");
+        response.json().await.expect("record JSON")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+}
+
+/// Asserts `response` is a problem+json with `status`, and returns its body.
+pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    let header_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = response.json().await.expect("problem JSON");
+    assert_eq!(body["status"], status);
+    assert_eq!(body["type"], "about:blank");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    assert_eq!(
+        body["request_id"].as_str(),
+        header_id.as_deref(),
+        "request_id in body and header"
+    );
+    body
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real server on a random port, over HTTP, on SQLite and on
+//! PostgreSQL (`both_backends!` runs each scenario once per backend).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod audit;
+mod cli;
+mod errors;
+mod randomizes;
+mod shutdown;

@@ -1,0 +1,400 @@
+//! The records API (SPEC §2): create, read, list, replace, delete.
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::{Backend, assert_problem, spawn_app};
+
+both_backends!(
+    create_answers_201_with_location_etag_and_record,
+    seeded_create_is_reproducible,
+    get_answers_record_with_etag_and_304_when_unchanged,
+    unknown_or_malformed_id_is_404,
+    list_is_newest_first_with_pagination_headers,
+    page_past_the_end_is_an_empty_array,
+    list_filter_is_case_insensitive_and_wildcards_are_literal,
+    list_rejects_bad_paging,
+    put_rejumbles_keeps_created_and_changes_etag,
+    put_honours_if_match,
+    put_and_delete_unknown_id_are_404,
+    delete_answers_204_then_404,
+    delete_with_stale_if_match_is_412,
+);
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn sorted_chars(s: &str) -> Vec<char> {
+    let mut v: Vec<char> = s.chars().collect();
+    v.sort_unstable();
+    v
+}
+
+fn is_rfc3339_millis_utc(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| {
+        s.len() == 24 && s.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+    })
+}
+
+async fn create_answers_201_with_location_etag_and_record(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app.post_json(&json!({"word": "randomize"})).await;
+
+    assert_eq!(response.status(), 201);
+    let location = header(&response, "location");
+    let etag = header(&response, "etag");
+    let body: Value = response.json().await.unwrap();
+    let id = body["id"].as_i64().unwrap();
+    assert_eq!(location, Some(format!("/api/randomizes/{id}")));
+    assert_eq!(etag, Some(format!("\"{id}-1\"")));
+    assert_eq!(body["original"], "randomize");
+    let jumbled = body["jumbled"].as_str().unwrap();
+    assert_ne!(jumbled, "randomize");
+    assert_eq!(sorted_chars(jumbled), sorted_chars("randomize"));
+    assert!(is_rfc3339_millis_utc(&body["created"]), "{body}");
+    assert_eq!(body["created"], body["updated"]);
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 5, "exactly the SPEC fields: {body}");
+    assert_eq!(app.db.count_randomizes(), 1);
+}
+
+async fn seeded_create_is_reproducible(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let first = app
+        .post_json(&json!({"word": "randomize", "seed": 1}))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let second = app
+        .post_json(&json!({"word": "randomize", "seed": 1}))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let max_seed = app
+        .post_json(&json!({"word": "randomize", "seed": u64::MAX}))
+        .await;
+
+    // The same golden vector the unit tests pin: seeded output is a public contract.
+    assert_eq!(first["jumbled"], "raediznom");
+    assert_eq!(second["jumbled"], "raediznom");
+    assert_eq!(max_seed.status(), 201);
+    assert_eq!(
+        max_seed.json::<Value>().await.unwrap()["jumbled"],
+        "nomdirzae"
+    );
+}
+
+async fn get_answers_record_with_etag_and_304_when_unchanged(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create("string").await;
+    let path = format!("/api/randomizes/{}", created["id"]);
+
+    let response = app.get(&path).await;
+    assert_eq!(response.status(), 200);
+    let etag = header(&response, "etag").unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap(), created);
+
+    let cached = app
+        .client
+        .get(app.url(&path))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+    assert_eq!(header(&cached, "etag"), Some(etag.clone()));
+    assert!(cached.bytes().await.unwrap().is_empty());
+
+    let weak = app
+        .client
+        .get(app.url(&path))
+        .header("if-none-match", format!("W/{etag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), 304);
+    let other = app
+        .client
+        .get(app.url(&path))
+        .header("if-none-match", "\"999-1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+}
+
+async fn unknown_or_malformed_id_is_404(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for path in [
+        "/api/randomizes/424242",
+        "/api/randomizes/abc",
+        "/api/randomizes/-1",
+        "/api/randomizes/99999999999999999999999",
+    ] {
+        let body = assert_problem(app.get(path).await, 404).await;
+        assert_eq!(body["title"], "Not Found", "{path}");
+    }
+}
+
+async fn list_is_newest_first_with_pagination_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for word in ["alpha", "bravo", "charlie"] {
+        app.create(word).await;
+    }
+
+    let first = app.get("/api/randomizes?page_size=2").await;
+    assert_eq!(first.status(), 200);
+    let pagination: Value = serde_json::from_str(&header(&first, "x-pagination").unwrap()).unwrap();
+    assert_eq!(
+        pagination,
+        json!({"total": 3, "total_pages": 2, "first_page": 1, "last_page": 2, "page": 1, "next_page": 2})
+    );
+    let link = header(&first, "link").unwrap();
+    assert!(
+        link.contains("</api/randomizes?page=2&page_size=2>; rel=\"next\""),
+        "{link}"
+    );
+    assert!(
+        link.contains("rel=\"last\"") && !link.contains("rel=\"prev\""),
+        "{link}"
+    );
+    let originals: Vec<Value> = first
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["original"].clone())
+        .collect();
+    assert_eq!(originals, vec![json!("charlie"), json!("bravo")]);
+
+    let second = app.get("/api/randomizes?page=2&page_size=2").await;
+    let pagination: Value =
+        serde_json::from_str(&header(&second, "x-pagination").unwrap()).unwrap();
+    assert_eq!(pagination["previous_page"], 1);
+    assert!(pagination.get("next_page").is_none());
+    let rows = second.json::<Vec<Value>>().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["original"], "alpha");
+
+    let default = app
+        .get("/api/randomizes")
+        .await
+        .json::<Vec<Value>>()
+        .await
+        .unwrap();
+    assert_eq!(default.len(), 3);
+}
+
+async fn page_past_the_end_is_an_empty_array(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create("alpha").await;
+
+    let response = app.get("/api/randomizes?page=7").await;
+
+    assert_eq!(response.status(), 200);
+    let pagination: Value =
+        serde_json::from_str(&header(&response, "x-pagination").unwrap()).unwrap();
+    assert_eq!(
+        pagination,
+        json!({"total": 1, "total_pages": 1, "first_page": 1, "last_page": 1})
+    );
+    assert_eq!(
+        response.json::<Vec<Value>>().await.unwrap(),
+        Vec::<Value>::new()
+    );
+}
+
+async fn list_filter_is_case_insensitive_and_wildcards_are_literal(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for word in [
+        "Hello",
+        "HELLO_world",
+        "100%sure",
+        "50_50",
+        r"back\slash",
+        "École",
+        "plain",
+    ] {
+        app.create(word).await;
+    }
+    let originals = |query: &'static str| {
+        let app = &app;
+        async move {
+            let url = format!(
+                "/api/randomizes?{}",
+                serde_urlencoded::to_string([("original", query)]).unwrap()
+            );
+            let rows = app.get(&url).await.json::<Vec<Value>>().await.unwrap();
+            let mut names: Vec<String> = rows
+                .iter()
+                .map(|r| r["original"].as_str().unwrap().to_owned())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+
+    assert_eq!(originals("hello").await, ["HELLO_world", "Hello"]);
+    assert_eq!(originals("_").await, ["50_50", "HELLO_world"]);
+    assert_eq!(originals("%").await, ["100%sure"]);
+    assert_eq!(originals("\\").await, [r"back\slash"]);
+    assert_eq!(originals("éCOLE").await, ["École"]);
+    assert_eq!(originals("nothing").await, Vec::<String>::new());
+}
+
+async fn list_rejects_bad_paging(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (query, field) in [
+        ("page=0", "page"),
+        ("page=abc", "page"),
+        ("page_size=0", "page_size"),
+        ("page_size=101", "page_size"),
+        ("page=%ZZ", "page"),
+    ] {
+        let body = assert_problem(app.get(&format!("/api/randomizes?{query}")).await, 422).await;
+        assert!(body["errors"][field].is_array(), "{query}: {body}");
+    }
+    let body = assert_problem(
+        app.get(&format!("/api/randomizes?original={}", "x".repeat(257)))
+            .await,
+        422,
+    )
+    .await;
+    assert!(body["errors"]["original"].is_array());
+}
+
+async fn put_rejumbles_keeps_created_and_changes_etag(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create("alpha").await;
+    let path = format!("/api/randomizes/{}", created["id"]);
+
+    let response = app
+        .client
+        .put(app.url(&path))
+        .json(&json!({"word": "randomize", "seed": 1}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "etag"),
+        Some(format!("\"{}-2\"", created["id"]))
+    );
+    let updated: Value = response.json().await.unwrap();
+    assert_eq!(updated["id"], created["id"]);
+    assert_eq!(updated["original"], "randomize");
+    assert_eq!(updated["jumbled"], "raediznom");
+    assert_eq!(updated["created"], created["created"]);
+    assert!(updated["updated"].as_str() >= created["updated"].as_str());
+    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), updated);
+}
+
+async fn put_honours_if_match(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create("alpha").await;
+    let id = created["id"].as_i64().unwrap();
+    let path = format!("/api/randomizes/{id}");
+    let put = |if_match: Option<String>| {
+        let mut request = app
+            .client
+            .put(app.url(&path))
+            .json(&json!({"word": "bravo"}));
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        request.send()
+    };
+
+    assert_eq!(
+        put(Some(format!("\"{id}-1\""))).await.unwrap().status(),
+        200
+    );
+    // Version 1 is now stale.
+    let stale = put(Some(format!("\"{id}-1\""))).await.unwrap();
+    let body = assert_problem(stale, 412).await;
+    assert_eq!(body["title"], "Precondition Failed");
+    assert_eq!(
+        put(Some(format!("W/\"{id}-2\""))).await.unwrap().status(),
+        412,
+        "weak tags never match If-Match"
+    );
+    assert_eq!(put(Some("*".into())).await.unwrap().status(), 200);
+    assert_eq!(
+        put(None).await.unwrap().status(),
+        200,
+        "a missing If-Match is allowed"
+    );
+    let current = app.get(&path).await;
+    assert_eq!(header(&current, "etag"), Some(format!("\"{id}-4\"")));
+}
+
+async fn put_and_delete_unknown_id_are_404(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let put = app
+        .client
+        .put(app.url("/api/randomizes/9999"))
+        .json(&json!({"word": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(put, 404).await;
+    let delete = app
+        .client
+        .delete(app.url("/api/randomizes/9999"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(delete, 404).await;
+}
+
+async fn delete_answers_204_then_404(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create("alpha").await;
+    let path = format!("/api/randomizes/{}", created["id"]);
+
+    let response = app.client.delete(app.url(&path)).send().await.unwrap();
+
+    assert_eq!(response.status(), 204);
+    assert!(response.bytes().await.unwrap().is_empty());
+    assert_problem(app.get(&path).await, 404).await;
+    assert_problem(app.client.delete(app.url(&path)).send().await.unwrap(), 404).await;
+    assert_eq!(app.db.count_randomizes(), 0);
+    // Ids are never reused, even for the newest record.
+    let next = app.create("bravo").await;
+    assert!(next["id"].as_i64() > created["id"].as_i64());
+}
+
+async fn delete_with_stale_if_match_is_412(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create("alpha").await;
+    let id = created["id"].as_i64().unwrap();
+    let path = format!("/api/randomizes/{id}");
+
+    let stale = app
+        .client
+        .delete(app.url(&path))
+        .header("if-match", format!("\"{id}-7\""))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(stale, 412).await;
+    assert_eq!(app.db.count_randomizes(), 1);
+    let fresh = app
+        .client
+        .delete(app.url(&path))
+        .header("if-match", format!("\"{id}-1\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 204);
+}

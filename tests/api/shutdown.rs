@@ -1,0 +1,141 @@
+//! SIGTERM with requests in flight (SPEC §9): they all complete, the writer is
+//! flushed, and the process exits 0.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use crate::helpers::{Backend, TestDb};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Reads one HTTP/1.1 response (headers + Content-Length body) off `stream`.
+async fn read_response(stream: &mut TcpStream) -> (u16, String) {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "connection closed mid-response"
+        );
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8(raw).unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    (status, String::from_utf8(body).unwrap())
+}
+
+/// The first server log line containing `needle`.
+async fn wait_for(lines: &mut mpsc::UnboundedReceiver<String>, needle: &str) -> String {
+    let found = tokio::time::timeout(LIMIT, async {
+        while let Some(line) = lines.recv().await {
+            if line.contains(needle) {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(line)) => line,
+        Ok(None) => panic!("server output ended before {needle:?}"),
+        Err(_) => panic!("no {needle:?} within {LIMIT:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
+    let db = TestDb::new(Backend::Sqlite);
+    db.migrate();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_randomize"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &db.url)
+        .env("BIND", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("LOG_LEVEL", "info")
+        .env("SHUTDOWN_TIMEOUT", "15s")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+
+    // Forward log lines, so the test can wait for what the server says it did.
+    let (lines_tx, mut lines) = mpsc::unbounded_channel::<String>();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stdout.next_line().await {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let listening: serde_json::Value =
+        serde_json::from_str(&wait_for(&mut lines, "\"listening\"").await).unwrap();
+    let port = listening["port"].as_u64().unwrap();
+
+    // Three connections, each proven accepted by a first exchange, then each left
+    // half-way through sending a POST body.
+    let body = br#"{"word":"inflight"}"#;
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(("127.0.0.1", port as u16))
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(read_response(&mut stream).await.0, 200);
+        let head = format!(
+            "POST /api/randomizes HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body[..5]).await.unwrap();
+        streams.push(stream);
+    }
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait_for(&mut lines, "shutting down").await;
+
+    for stream in &mut streams {
+        stream.write_all(&body[5..]).await.unwrap();
+        let (status, response) = read_response(stream).await;
+        assert_eq!(status, 201, "{response}");
+    }
+    drop(streams);
+
+    let exit = tokio::time::timeout(LIMIT, child.wait())
+        .await
+        .expect("exits within the shutdown timeout")
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+    assert_eq!(db.count_randomizes(), 3);
+    assert_eq!(
+        db.histories()
+            .iter()
+            .filter(|h| h.method == "POST" && h.status == 201)
+            .count(),
+        3
+    );
+}
