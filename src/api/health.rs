@@ -33,3 +33,50 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     }
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": state.db.backend()})))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use actix_web::{App, test, web};
+
+    use super::*;
+    use crate::config::{DatabaseConfig, SqliteSynchronous};
+    use crate::db::{Database, DatabaseUrl};
+    use crate::state::Draining;
+
+    #[actix_web::test]
+    async fn readiness_fails_while_draining_even_before_touching_the_database() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = DatabaseUrl::parse(&dir.path().join("db.sqlite3").display().to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let config = DatabaseConfig {
+            url,
+            pool_size: 1,
+            timeout: Duration::from_secs(1),
+            sqlite_synchronous: SqliteSynchronous::Full,
+        };
+        let draining = Draining::default();
+        draining.start();
+        let state = web::Data::new(AppState {
+            db: Database::open(&config),
+            draining,
+            trusted_proxies: vec![],
+            max_word_graphemes: 8,
+            max_body_bytes: 1024,
+        });
+        let app = test::init_service(
+            App::new()
+                .app_data(state.clone())
+                .route("/readyz", web::get().to(ready)),
+        )
+        .await;
+
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        state.db.shutdown().await;
+    }
+}

@@ -238,3 +238,26 @@ fn bad_configuration_stops_with_one_line_naming_the_variable() {
             .starts_with("randomize: DATABASE_URL: cannot read DATABASE_URL_FILE")
     );
 }
+
+#[test]
+fn sqlite_connections_use_wal_full_sync_and_a_busy_timeout() {
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let db = TestDb::new(Backend::Sqlite);
+    let mut conn = db.connect();
+    let mut pragma = |name: &str, column: &str| {
+        diesel::sql_query(format!(
+            "SELECT CAST({column} AS TEXT) AS value FROM pragma_{name}"
+        ))
+        .get_result::<Setting>(&mut conn)
+        .unwrap()
+        .value
+    };
+    assert_eq!(pragma("journal_mode", "journal_mode"), "wal");
+    assert_eq!(pragma("synchronous", "synchronous"), "2", "FULL");
+    assert_eq!(pragma("busy_timeout", "timeout"), "3000");
+    assert_eq!(pragma("foreign_keys", "foreign_keys"), "1");
+}

@@ -6,6 +6,7 @@ mod helpers;
 
 mod audit;
 mod cli;
+mod cors;
 mod errors;
 mod randomizes;
 mod shutdown;
