@@ -91,7 +91,8 @@ impl AuditTicket {
             path: t.path.clone(),
             query: t.query.clone(),
             status: i32::from(status.as_u16()),
-            duration_ms: t.started.elapsed().as_secs_f64() * 1000.0,
+            // Microsecond resolution is plenty, and keeps the stored value readable.
+            duration_ms: (t.started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
             client_ip: t.client_ip.clone(),
             user_agent: t.user_agent.clone(),
             subject: t.subject.borrow().clone(),

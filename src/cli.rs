@@ -1,10 +1,11 @@
-//! The `randomize` command line: `serve` and `migrate`.
+//! The `randomize` command line: `serve`, `migrate` and `token`.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::{self, HISTORIES_READ, JwtArgs};
 use crate::config::{
     DatabaseArgs, DatabaseConfig, ServeArgs, ServerConfig, TelemetryArgs, parse_duration,
 };
@@ -29,6 +30,23 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending migrations (or list them, or revert the newest).
     Migrate(MigrateArgs),
+    /// Print a signed JWT for an operator (or the Swagger UI "Authorize" button).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// Who the token is for (its `sub`; recorded as `subject` in the audit history).
+    #[arg(long)]
+    pub subject: String,
+    /// Space-separated scopes.
+    #[arg(long, default_value = HISTORIES_READ)]
+    pub scope: String,
+    /// Lifetime (`15m`, `1h`, `7d`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -57,7 +75,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Migrate(args) => migrate(args),
+        Command::Token(args) => token(&args),
     }
+}
+
+fn token(args: &TokenArgs) -> anyhow::Result<()> {
+    if args.subject.trim().is_empty() {
+        anyhow::bail!("--subject must not be empty");
+    }
+    if args.ttl.is_zero() {
+        anyhow::bail!("--ttl must be greater than zero");
+    }
+    let signer = args.jwt.signer()?;
+    // With the verification key configured too, prove the pair matches before an
+    // operator hands out a token the server would refuse.
+    if let Some(verifier) = args.jwt.verifier()? {
+        auth::check_pair(&signer, &verifier).map_err(|e| {
+            anyhow::anyhow!("JWT_PRIVATE_KEY does not match the verification key: {e}")
+        })?;
+    }
+    println!(
+        "{}",
+        signer.sign(args.subject.trim(), &args.scope, args.ttl, auth::unix_now())?
+    );
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

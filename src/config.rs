@@ -13,6 +13,7 @@ use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use secrecy::SecretString;
 
+use crate::auth::{JwtArgs, SharedVerifier};
 use crate::db::DatabaseUrl;
 use crate::jumble::DEFAULT_MAX_GRAPHEMES;
 
@@ -102,6 +103,8 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
     /// Address to listen on.
     #[arg(long, env = "BIND", default_value = "0.0.0.0:5000")]
     pub bind: String,
@@ -139,6 +142,7 @@ pub struct ServerConfig {
     pub max_word_graphemes: usize,
     pub max_body_bytes: usize,
     pub cors_allowed_origins: Vec<String>,
+    pub verifier: SharedVerifier,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +192,7 @@ impl ServerConfig {
             max_word_graphemes: args.max_word_graphemes as usize,
             max_body_bytes: args.max_body_bytes as usize,
             cors_allowed_origins: parse_origins(&args.cors_allowed_origins)?,
+            verifier: args.jwt.verifier()?.map(std::sync::Arc::new),
         })
     }
 }

@@ -30,6 +30,11 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request has invalid fields; see `errors`")]
     Validation(FieldErrors),
+    /// No usable credentials. `invalid_token` is false when none were sent at all.
+    #[error("{detail}")]
+    Unauthorized { invalid_token: bool, detail: String },
+    #[error("the token lacks the `{scope}` scope")]
+    Forbidden { scope: &'static str },
     #[error("no resource at this address")]
     NotFound,
     #[error("this method is not allowed here; allowed: {allow}")]
@@ -92,6 +97,23 @@ impl ApiError {
             Self::Unavailable(_) | Self::NotReady(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
+            Self::Unauthorized { invalid_token, .. } => {
+                let challenge = if *invalid_token {
+                    r#"Bearer error="invalid_token""#
+                } else {
+                    "Bearer"
+                };
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                ));
+            }
+            Self::Forbidden { scope } => {
+                let challenge = format!(r#"Bearer error="insufficient_scope", scope="{scope}""#);
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
+            }
             _ => {}
         }
         response.content_type(PROBLEM_JSON).json(problem)
@@ -105,6 +127,8 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod client_ip;
 pub mod config;

@@ -34,9 +34,15 @@ impl Application {
             .port();
         let db = Database::open(&config.database);
         let draining = Draining::default();
+        if config.verifier.is_none() {
+            tracing::warn!(
+                "no JWT key configured (JWT_SECRET or JWT_PUBLIC_KEY): every /api/histories request will get 401"
+            );
+        }
         let state = web::Data::new(AppState {
             db: db.clone(),
             draining: draining.clone(),
+            verifier: config.verifier.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             max_word_graphemes: config.max_word_graphemes,
             max_body_bytes: config.max_body_bytes,

@@ -5,11 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipnet::IpNet;
 
+use crate::auth::SharedVerifier;
 use crate::db::Database;
 
 pub struct AppState {
     pub db: Database,
     pub draining: Draining,
+    /// `None`: no key configured, every histories request is refused.
+    pub verifier: SharedVerifier,
     pub trusted_proxies: Vec<IpNet>,
     pub max_word_graphemes: usize,
     pub max_body_bytes: usize,

@@ -61,6 +61,7 @@ mod tests {
         let state = web::Data::new(AppState {
             db: Database::open(&config),
             draining,
+            verifier: None,
             trusted_proxies: vec![],
             max_word_graphemes: 8,
             max_body_bytes: 1024,

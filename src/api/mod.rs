@@ -1,7 +1,9 @@
 //! HTTP routes. One file per resource; shared request parsing beside them.
 
+pub mod bearer;
 pub mod etag;
 pub mod health;
+pub mod histories;
 pub mod input;
 pub mod pagination;
 pub mod randomizes;
@@ -23,6 +25,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(randomizes::update))
             .route(web::delete().to(randomizes::delete))
             .default_service(not_allowed("GET, PUT, DELETE")),
+    )
+    .service(
+        web::resource("/api/histories")
+            .route(web::get().to(histories::list))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/api/histories/{id}")
+            .route(web::get().to(histories::get))
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/healthz")

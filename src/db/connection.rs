@@ -52,12 +52,15 @@ impl ConnectOptions {
                 let mut conn = SqliteConnection::establish(target)?;
                 // WAL lets the pool read while the writer commits; busy_timeout makes a
                 // second process (a migration, an operator's sqlite3) wait instead of
-                // failing; synchronous=FULL makes every acknowledged commit survive power loss.
+                // failing; synchronous=FULL makes every acknowledged commit survive power
+                // loss; case_sensitive_like gives LIKE PostgreSQL's semantics (SQLite's
+                // default ignores ASCII case, which would make path prefixes fuzzy).
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {};
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = {};
-                     PRAGMA foreign_keys = ON;",
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA case_sensitive_like = ON;",
                     self.timeout.as_millis(),
                     self.sqlite_synchronous.pragma(),
                 ))

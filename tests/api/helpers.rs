@@ -218,6 +218,7 @@ pub fn server_config(db: &TestDb) -> ServerConfig {
         max_word_graphemes: 256,
         max_body_bytes: 16 * 1024,
         cors_allowed_origins: vec![],
+        verifier: None,
     }
 }
 
@@ -310,4 +311,55 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
         "request_id in body and header"
     );
     body
+}
+
+/// A JWT configuration as the server and `randomize token` read it.
+pub fn jwt_args(algorithm: &str) -> randomize::auth::JwtArgs {
+    randomize::auth::JwtArgs {
+        jwt_algorithm: algorithm.into(),
+        jwt_secret: None,
+        jwt_secret_file: None,
+        jwt_public_key: None,
+        jwt_public_key_file: None,
+        jwt_private_key: None,
+        jwt_private_key_file: None,
+        jwt_issuer: None,
+        jwt_audience: None,
+        jwt_leeway: Duration::from_secs(30),
+    }
+}
+
+pub const TEST_SECRET: &str = "test-only-secret-0123456789abcdef";
+
+/// A committed, test-only PEM key (tests/fixtures/test-only-keys).
+pub fn test_key(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/test-only-keys")
+        .join(name)
+}
+
+/// A server that verifies HS256 tokens signed with `TEST_SECRET`.
+pub async fn spawn_app_with_jwt(
+    backend: Backend,
+    adjust: impl FnOnce(&mut randomize::auth::JwtArgs),
+) -> TestApp {
+    let mut args = jwt_args("HS256");
+    args.jwt_secret = Some(TEST_SECRET.into());
+    adjust(&mut args);
+    let verifier = args.verifier().expect("verifier").map(std::sync::Arc::new);
+    spawn_app_with(backend, |c| c.verifier = verifier).await
+}
+
+impl TestApp {
+    pub async fn get_histories(
+        &self,
+        path_and_query: &str,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path_and_query));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("GET histories")
+    }
 }

@@ -8,5 +8,7 @@ mod audit;
 mod cli;
 mod cors;
 mod errors;
+mod histories;
 mod randomizes;
 mod shutdown;
+mod token;
