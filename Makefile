@@ -25,10 +25,18 @@ dev: ## Serve with auto-reload on source changes (installs cargo-watch if missin
 	@command -v cargo-watch >/dev/null || $(CARGO) install --locked cargo-watch
 	$(CARGO) watch -x 'run -- migrate' -x 'run -- serve'
 
-.PHONY: test
-test: ## Every test: unit, property and integration, on SQLite and PostgreSQL
+.PHONY: test test-rust test-contract test-browser
+test: test-rust test-contract test-browser ## Every test: Rust suites on SQLite and PostgreSQL, API contract, browser
+
+test-rust: ## Unit, property and integration tests (real server over HTTP), on SQLite and PostgreSQL
 	@command -v cargo-nextest >/dev/null || $(CARGO) install --locked cargo-nextest
 	$(CARGO) nextest run --locked --profile ci --all-targets
+
+test-contract: build tools-contract ## schemathesis --checks all against the running server's /openapi.json
+	tests/contract/run.sh $(BIN) $(VENV)/bin/st
+
+test-browser: build tools-browser ## Swagger UI at /docs in headless Chromium (screenshot: target/browser/docs.png)
+	tests/browser/run.sh $(BIN) $(NODE_TOOLS)/node_modules $(CHROMIUM) target/browser/docs.png
 
 .PHONY: lint
 lint: ## Formatting and clippy (warnings are errors)
@@ -61,3 +69,29 @@ migrations: ## Create an empty migration for both backends: make migrations name
 		printf -- '-- %s: %s (down: undo up.sql exactly)\n' "$$backend" "$(name)" > $$dir/down.sql; \
 		echo "created $$dir"; \
 	done
+
+# ---- tools for the contract, browser and deployment checks (into .cache/, git-ignored) ----
+CACHE := $(CURDIR)/.cache
+VENV := $(CACHE)/venv
+NODE_TOOLS := $(CACHE)/node
+CHROMIUM ?= /usr/bin/chromium
+
+$(VENV)/bin/st:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==4.6.4 hypothesis==6.140.3
+
+$(NODE_TOOLS)/node_modules/playwright-core/package.json:
+	mkdir -p $(NODE_TOOLS)
+	cd $(NODE_TOOLS) && npm install --silent --no-audit --no-fund --prefix . playwright-core@1.57.0
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium (Debian: apt-get install chromium) or set CHROMIUM="; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+.PHONY: tools-contract tools-browser
+tools-contract: $(VENV)/bin/st ## Install schemathesis into .cache/venv
+tools-browser: $(CHROMIUM) $(NODE_TOOLS)/node_modules/playwright-core/package.json ## Install Chromium + playwright-core
+
+.PHONY: openapi
+openapi: build ## Refresh the committed openapi.json from the code
+	$(BIN) openapi > openapi.json

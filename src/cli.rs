@@ -32,6 +32,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Print a signed JWT for an operator (or the Swagger UI "Authorize" button).
     Token(TokenArgs),
+    /// Print the OpenAPI 3.1 document.
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +78,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(*args),
         Command::Migrate(args) => migrate(args),
         Command::Token(args) => token(&args),
+        Command::Openapi => {
+            println!("{}", crate::openapi::document().to_pretty_json()?);
+            Ok(())
+        }
     }
 }
 

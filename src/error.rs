@@ -79,15 +79,15 @@ impl ApiError {
             _ => {}
         }
         let problem = Problem {
-            kind: "about:blank",
-            title: title(status),
+            kind: "about:blank".into(),
+            title: title(status).into(),
             status: status.as_u16(),
             detail: self.to_string(),
             errors: match self {
-                Self::Validation(errors) => Some(errors),
+                Self::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
-            request_id,
+            request_id: request_id.map(str::to_owned),
         };
         let mut response = HttpResponse::build(status);
         match self {
@@ -167,17 +167,28 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-#[derive(Debug, Serialize)]
-pub struct Problem<'a> {
+/// RFC 9457 problem details: the body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "about:blank", "title": "Unprocessable Content", "status": 422,
+    "detail": "the request has invalid fields; see `errors`",
+    "errors": {"word": ["must not be empty"]},
+    "request_id": "3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c"
+}))]
+pub struct Problem {
+    /// Always `about:blank`: the status code says what happened.
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub title: &'static str,
+    pub kind: String,
+    pub title: String,
     pub status: u16,
+    /// What went wrong, for a human; never internal details.
     pub detail: String,
+    /// Field name → messages, on validation errors (422).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<&'a FieldErrors>,
+    pub errors: Option<FieldErrors>,
+    /// Same as the `X-Request-Id` response header; quote it when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<&'a str>,
+    pub request_id: Option<String>,
 }
 
 /// RFC 9110 reason phrases (the `http` crate still has some pre-9110 names).

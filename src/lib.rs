@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod jumble;
 pub mod middleware;
+pub mod openapi;
 pub mod request_id;
 pub mod startup;
 pub mod state;

@@ -54,6 +54,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .configure(api::routes)
+                .configure(crate::openapi::routes)
                 .default_service(web::to(api::not_found))
                 .wrap(from_fn(pipeline))
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))

@@ -3,22 +3,25 @@
 //! identical representation, and `If-Match` becomes a version check in the UPDATE.
 
 use actix_web::HttpRequest;
-use actix_web::http::header::{HeaderMap, IF_MATCH, IF_NONE_MATCH};
+use actix_web::http::header::{HeaderMap, HeaderName, IF_MATCH, IF_NONE_MATCH};
 
 use crate::db::randomizes::{Precondition, Randomize};
+use crate::error::ApiError;
 
 pub fn of(record: &Randomize) -> String {
     format!("\"{}-{}\"", record.id, record.version)
 }
 
 /// `If-Match` for record `id`: absent or `*` → no condition; otherwise the versions
-/// of this record it names (strong comparison: weak tags never match).
-pub fn if_match(req: &HttpRequest, id: i64) -> Precondition {
-    let Some(tags) = tags(req.headers(), IF_MATCH) else {
-        return Precondition::None;
+/// of this record it names (strong comparison: weak tags never match). A value that is
+/// not `*` or a list of entity tags is a 400: a condition we cannot read must not be
+/// taken as either true or false.
+pub fn if_match(req: &HttpRequest, id: i64) -> Result<Precondition, ApiError> {
+    let Some(tags) = tags(req.headers(), IF_MATCH)? else {
+        return Ok(Precondition::None);
     };
     if tags.iter().any(|t| t == "*") {
-        return Precondition::None;
+        return Ok(Precondition::None);
     }
     let versions = tags
         .iter()
@@ -27,30 +30,59 @@ pub fn if_match(req: &HttpRequest, id: i64) -> Precondition {
         .filter(|(tag_id, _)| *tag_id == id)
         .map(|(_, version)| version)
         .collect();
-    Precondition::VersionIn(versions)
+    Ok(Precondition::VersionIn(versions))
 }
 
 /// True when `If-None-Match` matches `current` (weak comparison), i.e. answer 304.
-pub fn none_match_hits(req: &HttpRequest, current: &str) -> bool {
-    tags(req.headers(), IF_NONE_MATCH).is_some_and(|tags| {
+pub fn none_match_hits(req: &HttpRequest, current: &str) -> Result<bool, ApiError> {
+    Ok(tags(req.headers(), IF_NONE_MATCH)?.is_some_and(|tags| {
         tags.iter()
             .any(|t| t == "*" || t.trim_start_matches("W/") == current)
-    })
+    }))
 }
 
-fn tags(headers: &HeaderMap, name: actix_web::http::header::HeaderName) -> Option<Vec<String>> {
+/// The entity tags of every `name` header; `None` when absent.
+fn tags(headers: &HeaderMap, name: HeaderName) -> Result<Option<Vec<String>>, ApiError> {
     let mut found = None::<Vec<String>>;
-    for value in headers.get_all(name) {
+    for value in headers.get_all(&name) {
         let list = found.get_or_insert_with(Vec::new);
-        if let Ok(text) = value.to_str() {
-            list.extend(
-                text.split(',')
-                    .map(|t| t.trim().to_owned())
-                    .filter(|t| !t.is_empty()),
-            );
-        }
+        split_tags(value.as_bytes(), list).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name} must be * or a list of entity tags such as \"1-2\""
+            ))
+        })?;
     }
-    found
+    Ok(found)
+}
+
+/// RFC 9110 §8.8.3 / §13.1.1: `*`, or `#entity-tag` where entity-tag is
+/// `[W/] DQUOTE *etagc DQUOTE` — commas may appear inside the quotes.
+fn split_tags(bytes: &[u8], into: &mut Vec<String>) -> Option<()> {
+    let text = std::str::from_utf8(bytes).ok()?.trim();
+    if text == "*" {
+        into.push("*".into());
+        return Some(());
+    }
+    let mut rest = text;
+    loop {
+        let weak = rest.starts_with("W/");
+        let quoted = if weak { &rest[2..] } else { rest };
+        let body = quoted.strip_prefix('"')?;
+        let end = body.find('"')?;
+        if !body[..end]
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+        {
+            return None;
+        }
+        let tag_len = usize::from(weak) * 2 + end + 2;
+        into.push(rest[..tag_len].to_owned());
+        rest = rest[tag_len..].trim_start();
+        if rest.is_empty() {
+            return Some(());
+        }
+        rest = rest.strip_prefix(',')?.trim_start();
+    }
 }
 
 fn parse(tag: &str) -> Option<(i64, i32)> {
@@ -70,19 +102,36 @@ mod tests {
                 .insert_header((IF_MATCH, v))
                 .to_http_request()
         };
+        let precondition = |r| if_match(&r, 1).ok();
         assert_eq!(
-            if_match(&TestRequest::default().to_http_request(), 1),
-            Precondition::None
+            precondition(TestRequest::default().to_http_request()),
+            Some(Precondition::None)
         );
-        assert_eq!(if_match(&req("*"), 1), Precondition::None);
+        assert_eq!(precondition(req("*")), Some(Precondition::None));
         assert_eq!(
-            if_match(&req("\"1-3\", \"2-4\", W/\"1-5\""), 1),
-            Precondition::VersionIn(vec![3])
+            precondition(req("\"1-3\", \"2-4\", W/\"1-5\"")),
+            Some(Precondition::VersionIn(vec![3]))
         );
         assert_eq!(
-            if_match(&req("garbage"), 1),
-            Precondition::VersionIn(vec![])
+            precondition(req("\"opaque\"")),
+            Some(Precondition::VersionIn(vec![]))
         );
+        assert_eq!(
+            precondition(req("W/\"a,b\", \"1-7\",\"x\"")),
+            Some(Precondition::VersionIn(vec![7]))
+        );
+        for garbage in [
+            "garbage",
+            "",
+            "null",
+            "\"unterminated",
+            "W/",
+            "\"a\" \"b\"",
+            "\"a\",",
+            "*, \"a\"",
+        ] {
+            assert!(if_match(&req(garbage), 1).is_err(), "{garbage:?}");
+        }
     }
 
     #[test]
@@ -90,7 +139,7 @@ mod tests {
         let req = TestRequest::default()
             .insert_header((IF_NONE_MATCH, "W/\"1-2\""))
             .to_http_request();
-        assert!(none_match_hits(&req, "\"1-2\""));
-        assert!(!none_match_hits(&req, "\"1-3\""));
+        assert!(none_match_hits(&req, "\"1-2\"").unwrap_or(false));
+        assert!(!none_match_hits(&req, "\"1-3\"").unwrap_or(true));
     }
 }

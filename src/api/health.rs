@@ -5,13 +5,26 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::db::{StoreError, migrations};
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "health", operation_id = "get_health",
+    summary = "Liveness: the process answers",
+    responses((status = 200, description = "Alive", body = Object, example = json!({"status": "ok"}))),
+)]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "health", operation_id = "get_readiness",
+    summary = "Readiness: the database answers, migrations are applied, not shutting down",
+    responses(
+        (status = 200, description = "Ready", body = Object, example = json!({"status": "ready", "database": "sqlite"})),
+        (status = 503, description = "Not ready; `detail` says why", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.draining.is_draining() {
         return Err(ApiError::NotReady("shutting down"));

@@ -9,23 +9,60 @@ use super::bearer::HistoriesReader;
 use super::input::{query_params, record_id};
 use super::pagination::{PageRequest, PaginationHeader};
 use crate::db::histories::{self as store, Filter, History};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, FieldErrors, Problem};
 use crate::state::AppState;
 
-/// One audit entry as the API shows it (SPEC §5).
-#[derive(Debug, Serialize)]
+/// One audit entry as the API shows it (SPEC §5). Never holds a token or a body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": 7, "request_id": "3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c", "method": "POST", "path": "/api/randomizes",
+    "query": null, "status": 201, "duration_ms": 0.412, "client_ip": "203.0.113.7",
+    "user_agent": "curl/8.5.0", "subject": null, "created": "2023-05-23T02:37:57.698Z"
+}))]
 pub struct Entry {
     pub id: i64,
+    /// The request's `X-Request-Id`.
     pub request_id: String,
     pub method: String,
+    /// As received (percent-encoded), control characters escaped.
     pub path: String,
     pub query: Option<String>,
     pub status: i32,
+    /// Until the entry was committed.
     pub duration_ms: f64,
+    /// Peer address, or the forwarded client when the peer is a trusted proxy.
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The token's `sub`, when a token verified.
     pub subject: Option<String>,
+    #[schema(format = DateTime)]
     pub created: String,
+}
+
+/// Query parameters of `GET /api/histories`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only: `list` parses the query itself
+pub struct HistoryParams {
+    #[param(minimum = 1, maximum = 2147483647, default = 1)]
+    page: Option<i64>,
+    #[param(minimum = 1, maximum = 100, default = 10)]
+    page_size: Option<i64>,
+    /// HTTP method, case-insensitive (`get` = `GET`).
+    #[param(pattern = "^[A-Za-z]{1,16}$")]
+    method: Option<String>,
+    /// Response status.
+    #[param(minimum = 100, maximum = 599)]
+    status: Option<i32>,
+    /// Path prefix, case-sensitive; `%` and `_` match themselves.
+    #[param(min_length = 1, max_length = 2048)]
+    path: Option<String>,
+    /// Entries created at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
+    since: Option<String>,
+    /// Entries created before this instant (RFC 3339). A window ending before `since` is empty.
+    #[param(format = DateTime)]
+    until: Option<String>,
 }
 
 impl From<History> for Entry {
@@ -49,12 +86,41 @@ impl From<History> for Entry {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/histories", tag = "histories", operation_id = "list_histories",
+    summary = "Read the audit history, newest first",
+    description = "Every request under `/api/` is recorded, failures and reads of this endpoint included. \
+        Requires a bearer JWT with the `histories:read` scope (mint one with `randomize token`).",
+    params(HistoryParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page of entries", body = Vec<Entry>,
+            headers(("X-Pagination" = String, description = "JSON paging metadata, as on `/api/randomizes`"),
+                    ("Link" = String, description = "RFC 8288 links: `first`, `prev`, `next`, `last`"))),
+        (status = 401, description = "No token, or an invalid or expired one", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"`"))),
+        (status = 403, description = "The token lacks the `histories:read` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter or paging; see `errors`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
     _: HistoriesReader,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query_params(&req)?;
+    let params = query_params(
+        &req,
+        &[
+            "page",
+            "page_size",
+            "method",
+            "status",
+            "path",
+            "since",
+            "until",
+        ],
+    )?;
     let mut errors = FieldErrors::new();
     let page = PageRequest::from_params(&params, &mut errors);
     let filter = parse_filter(&params, &mut errors);
@@ -77,6 +143,19 @@ pub async fn list(
     Ok(response.json(rows.into_iter().map(Entry::from).collect::<Vec<_>>()))
 }
 
+#[utoipa::path(
+    get, path = "/api/histories/{id}", tag = "histories", operation_id = "get_history",
+    summary = "Read one audit entry",
+    params(("id" = i64, Path, description = "Entry id", minimum = 1, maximum = 9223372036854775807_i64)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The entry", body = Entry),
+        (status = 401, description = "No token, or an invalid or expired one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the `histories:read` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No entry with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -125,11 +204,6 @@ fn parse_filter(
                 ),
             }
         }
-    }
-    if let (Some(since), Some(until)) = (filter.since, filter.until)
-        && until < since
-    {
-        fail("until", "must not be before `since`");
     }
     filter
 }

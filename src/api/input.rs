@@ -10,7 +10,27 @@ use serde_json::{Map, Value};
 use crate::error::{ApiError, FieldErrors};
 use crate::jumble::Word;
 
-/// The body of POST and PUT on `/api/randomizes`.
+/// The body of POST and PUT on `/api/randomizes`, as documented. Requests are parsed by
+/// `WordInput::parse`, which reports every bad field at once.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"word": "string", "seed": 42}))]
+#[allow(dead_code)] // documentation only
+pub struct RandomizeRequest {
+    /// 1 to `MAX_WORD_GRAPHEMES` (default 256) grapheme clusters after NFC normalisation;
+    /// no control characters; no leading or trailing whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
+    word: String,
+    /// Makes the result reproducible: same word + same seed = same result, forever.
+    #[schema(minimum = 0, maximum = 18446744073709551615_u64, format = "uint64")]
+    seed: Option<u64>,
+}
+
+/// A parsed, valid body of POST and PUT on `/api/randomizes`.
 #[derive(Debug)]
 pub struct WordInput {
     pub word: Word,
@@ -83,15 +103,33 @@ fn json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, Api
     }
 }
 
-/// Query parameters; the first occurrence of a name wins.
-pub fn query_params(req: &HttpRequest) -> Result<HashMap<String, String>, ApiError> {
+/// Query parameters; the first occurrence of a name wins. A name outside `known` is a
+/// 422, so a typo (`pagesize=50`) is reported instead of silently ignored.
+pub fn query_params(
+    req: &HttpRequest,
+    known: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
         .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
     let mut params = HashMap::with_capacity(pairs.len());
+    let mut errors = FieldErrors::new();
     for (key, value) in pairs {
+        if !known.contains(&key.as_str()) {
+            errors.insert(
+                truncate(&key),
+                vec![format!(
+                    "is not a known parameter (known: {})",
+                    known.join(", ")
+                )],
+            );
+        }
         params.entry(key).or_insert(value);
     }
-    Ok(params)
+    if errors.is_empty() {
+        Ok(params)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 /// The `{id}` path segment; anything that is not a positive integer names no record.

@@ -329,6 +329,13 @@ async fn put_honours_if_match(backend: Backend) {
         "weak tags never match If-Match"
     );
     assert_eq!(put(Some("*".into())).await.unwrap().status(), 200);
+    for garbage in ["", "null", "1-2", "\"unterminated"] {
+        let malformed = put(Some(garbage.into())).await.unwrap();
+        assert_eq!(
+            assert_problem(malformed, 400).await["detail"],
+            "if-match must be * or a list of entity tags such as \"1-2\""
+        );
+    }
     assert_eq!(
         put(None).await.unwrap().status(),
         200,
@@ -397,4 +404,16 @@ async fn delete_with_stale_if_match_is_412(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(fresh.status(), 204);
+}
+
+#[tokio::test]
+async fn unknown_query_parameters_are_422() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let problem = assert_problem(app.get("/api/randomizes?pagesize=50").await, 422).await;
+    assert!(
+        problem["errors"]["pagesize"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("is not a known parameter")
+    );
 }

@@ -89,25 +89,23 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
         serde_json::from_str(&wait_for(&mut lines, "\"listening\"").await).unwrap();
     let port = listening["port"].as_u64().unwrap();
 
-    // Three connections, each proven accepted by a first exchange, then each left
-    // half-way through sending a POST body.
+    // Three connections, each with a POST whose head the server has parsed — proven
+    // by its `100 Continue` — and whose body has not been sent yet. Without that
+    // proof the race is real: a request still unread in the socket buffer when the
+    // drain starts is indistinguishable from an idle keep-alive connection, which
+    // actix closes.
     let body = br#"{"word":"inflight"}"#;
     let mut streams = Vec::new();
     for _ in 0..3 {
         let mut stream = TcpStream::connect(("127.0.0.1", port as u16))
             .await
             .unwrap();
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-            .await
-            .unwrap();
-        assert_eq!(read_response(&mut stream).await.0, 200);
         let head = format!(
-            "POST /api/randomizes HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST /api/randomizes HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(&body[..5]).await.unwrap();
+        assert_eq!(read_response(&mut stream).await.0, 100);
         streams.push(stream);
     }
 
@@ -119,7 +117,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     wait_for(&mut lines, "shutting down").await;
 
     for stream in &mut streams {
-        stream.write_all(&body[5..]).await.unwrap();
+        stream.write_all(body).await.unwrap();
         let (status, response) = read_response(stream).await;
         assert_eq!(status, 201, "{response}");
     }
