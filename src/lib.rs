@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod jumble;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod request_id;

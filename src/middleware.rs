@@ -51,11 +51,12 @@ pub async fn pipeline(
             .insert(HeaderName::from_static(request_id::HEADER), value);
     }
     let request = response.request();
+    let route = request.match_pattern();
     span.in_scope(|| {
         tracing::info!(
             target: "randomize::http",
             method = %method,
-            route = request.match_pattern().as_deref().unwrap_or("-"),
+            route = route.as_deref().unwrap_or("-"),
             path = request.path(),
             status = response.status().as_u16(),
             duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
@@ -63,6 +64,9 @@ pub async fn pipeline(
             "request"
         );
     });
+    state
+        .metrics
+        .observe(&method, route, response.status(), started.elapsed());
     Ok(response)
 }
 

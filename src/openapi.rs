@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::api::{health, histories, randomizes};
+use crate::api::{health, histories, metrics, randomizes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,13 +21,13 @@ use crate::api::{health, histories, randomizes};
     paths(
         randomizes::create, randomizes::list, randomizes::get, randomizes::update, randomizes::delete,
         histories::list, histories::get,
-        health::live, health::ready,
+        health::live, health::ready, metrics::get,
     ),
     modifiers(&BearerToken),
     tags(
         (name = "randomizes", description = "Jumble words and manage the stored records"),
         (name = "histories", description = "The audit history (bearer JWT with `histories:read`)"),
-        (name = "health", description = "Probes for orchestrators (not audited)"),
+        (name = "health", description = "Probes and metrics for orchestrators (not audited)"),
     ),
 )]
 pub struct ApiDoc;

@@ -42,6 +42,7 @@ impl Application {
         let state = web::Data::new(AppState {
             db: db.clone(),
             draining: draining.clone(),
+            metrics: crate::metrics::Metrics::default(),
             verifier: config.verifier.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             max_word_graphemes: config.max_word_graphemes,

@@ -7,10 +7,12 @@ use ipnet::IpNet;
 
 use crate::auth::SharedVerifier;
 use crate::db::Database;
+use crate::metrics::Metrics;
 
 pub struct AppState {
     pub db: Database,
     pub draining: Draining,
+    pub metrics: Metrics,
     /// `None`: no key configured, every histories request is refused.
     pub verifier: SharedVerifier,
     pub trusted_proxies: Vec<IpNet>,

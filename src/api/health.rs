@@ -74,6 +74,7 @@ mod tests {
         let state = web::Data::new(AppState {
             db: Database::open(&config),
             draining,
+            metrics: Default::default(),
             verifier: None,
             trusted_proxies: vec![],
             max_word_graphemes: 8,

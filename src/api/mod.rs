@@ -5,6 +5,7 @@ pub mod etag;
 pub mod health;
 pub mod histories;
 pub mod input;
+pub mod metrics;
 pub mod pagination;
 pub mod randomizes;
 
@@ -44,6 +45,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/readyz")
             .route(web::get().to(health::ready))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics::get))
             .default_service(not_allowed("GET")),
     );
 }

@@ -113,6 +113,14 @@ impl Database {
         self.backend
     }
 
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    pub fn pool_max_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     pub fn writer(&self) -> &Writer {
         &self.writer
     }

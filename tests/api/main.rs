@@ -9,6 +9,7 @@ mod cli;
 mod cors;
 mod errors;
 mod histories;
+mod metrics;
 mod openapi;
 mod randomizes;
 mod shutdown;

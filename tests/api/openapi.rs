@@ -82,6 +82,7 @@ fn every_operation_is_documented_with_problems_and_ids() {
             "delete_randomize",
             "get_health",
             "get_history",
+            "get_metrics",
             "get_randomize",
             "get_readiness",
             "list_histories",
