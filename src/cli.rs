@@ -1,4 +1,5 @@
-//! The `randomize` command line: `serve`, `migrate` and `token`.
+//! The `randomize` command line: `serve`, `migrate`, `token`, `openapi`, and the two
+//! probes the container needs without a shell toolbox: `ping-db` and `healthcheck`.
 
 use std::time::Duration;
 
@@ -34,6 +35,29 @@ pub enum Command {
     Token(TokenArgs),
     /// Print the OpenAPI 3.1 document.
     Openapi,
+    /// Connect to the database once and run `SELECT 1` (entrypoint.sh waits with it).
+    PingDb(PingDbArgs),
+    /// GET /healthz on the local server; exit 0 when it answers 200 (the image's HEALTHCHECK).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PingDbArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Connection to try instead (as `migrate` uses it). Default: DATABASE_URL.
+    #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true)]
+    pub migration_database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The server's listen address; an unspecified IP (0.0.0.0, ::) is probed on loopback.
+    #[arg(long, env = "BIND", default_value = "0.0.0.0:5000")]
+    pub bind: std::net::SocketAddr,
+    /// Give up after this long.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -82,7 +106,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", crate::openapi::document().to_pretty_json()?);
             Ok(())
         }
+        Command::PingDb(args) => ping_db(&args),
+        Command::Healthcheck(args) => crate::probe::healthz(args.bind, args.timeout),
     }
+}
+
+fn ping_db(args: &PingDbArgs) -> anyhow::Result<()> {
+    let config = migration_config(&args.database, args.migration_database_url.as_deref())?;
+    let backend = config.url.backend();
+    crate::db::ping(&ConnectOptions::from(&config))
+        .with_context(|| format!("{backend} database does not answer"))?;
+    println!("{backend} database answers");
+    Ok(())
+}
+
+/// DATABASE_URL, or MIGRATION_DATABASE_URL when set (for a pooler that breaks sessions).
+fn migration_config(database: &DatabaseArgs, url: Option<&str>) -> anyhow::Result<DatabaseConfig> {
+    let mut config = DatabaseConfig::from_args(database)?;
+    if let Some(url) = url.filter(|u| !u.is_empty()) {
+        config.url = DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("MIGRATION_{e}"))?;
+    }
+    Ok(config)
 }
 
 fn token(args: &TokenArgs) -> anyhow::Result<()> {
@@ -116,14 +160,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     telemetry::init(&args.telemetry)?;
-    let mut config = DatabaseConfig::from_args(&args.database)?;
-    if let Some(url) = args
-        .migration_database_url
-        .as_deref()
-        .filter(|u| !u.is_empty())
-    {
-        config.url = DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("MIGRATION_{e}"))?;
-    }
+    let config = migration_config(&args.database, args.migration_database_url.as_deref())?;
     let options = ConnectOptions::from(&config);
     if args.status {
         let status = migrations::status(&options).context("cannot read migration status")?;

@@ -16,6 +16,7 @@ pub mod jumble;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod probe;
 pub mod request_id;
 pub mod startup;
 pub mod state;

@@ -152,6 +152,14 @@ impl Database {
     }
 }
 
+/// Connects once and runs `SELECT 1`: does the database answer at all?
+pub fn ping(options: &ConnectOptions) -> anyhow::Result<()> {
+    use diesel::connection::SimpleConnection;
+    let mut conn = options.connect()?;
+    conn.batch_execute("SELECT 1")?;
+    Ok(())
+}
+
 /// `%`, `_` and `\` match themselves in a LIKE pattern built from user input.
 pub fn escape_like(raw: &str) -> String {
     let mut escaped = String::with_capacity(raw.len());

@@ -261,3 +261,63 @@ fn sqlite_connections_use_wal_full_sync_and_a_busy_timeout() {
     assert_eq!(pragma("busy_timeout", "timeout"), "3000");
     assert_eq!(pragma("foreign_keys", "foreign_keys"), "1");
 }
+
+/// `randomize healthcheck` (the image's HEALTHCHECK): 0 when /healthz answers 200,
+/// non-zero with the reason when nothing listens.
+#[tokio::test]
+async fn healthcheck_probes_the_local_server() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bind = app.address.trim_start_matches("http://").to_owned();
+    let healthy = tokio::task::spawn_blocking({
+        let mut command = randomize(&dir);
+        command.args(["healthcheck", "--bind", &bind]);
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&healthy.stdout).trim(), "healthy");
+
+    // Port 1 on loopback: nothing listens there.
+    let down = randomize(&dir)
+        .args(["healthcheck", "--bind", "0.0.0.0:1"])
+        .output()
+        .unwrap();
+    assert!(!down.status.success());
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("cannot connect to 127.0.0.1:1"),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}
+
+/// `randomize ping-db` (entrypoint.sh's wait): names the backend, or says why not.
+#[test]
+fn ping_db_reports_reachability() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(Backend::Postgres);
+    assert_eq!(
+        run(&dir, &db, &["ping-db"]).trim(),
+        "postgres database answers"
+    );
+    let down = randomize(&dir)
+        .args(["ping-db"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x")
+        .output()
+        .unwrap();
+    assert!(!down.status.success());
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        stderr.contains("postgres database does not answer"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("postgres://"),
+        "no URL (and so no password) in the error"
+    );
+}

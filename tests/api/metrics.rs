@@ -49,7 +49,7 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
     assert!(text.contains(r#"randomize_build_info{version=""#), "{text}");
     // Raw paths (ids, unknown URLs) never become label values.
     assert!(
-        !text.contains("999999") && !text.contains("/no/such"),
+        !text.contains("/api/randomizes/999999") && !text.contains("/no/such"),
         "{text}"
     );
     assert!(text.trim_end().ends_with("# EOF"));

@@ -1,17 +1,12 @@
 //! SIGTERM with requests in flight (SPEC §9): they all complete, the writer is
 //! flushed, and the process exits 0.
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
-use tokio::sync::mpsc;
 
 use crate::helpers::{Backend, TestDb};
-
-const LIMIT: Duration = Duration::from_secs(20);
+use crate::process::Process;
 
 /// Reads one HTTP/1.1 response (headers + Content-Length body) off `stream`.
 async fn read_response(stream: &mut TcpStream) -> (u16, String) {
@@ -40,54 +35,22 @@ async fn read_response(stream: &mut TcpStream) -> (u16, String) {
     (status, String::from_utf8(body).unwrap())
 }
 
-/// The first server log line containing `needle`.
-async fn wait_for(lines: &mut mpsc::UnboundedReceiver<String>, needle: &str) -> String {
-    let found = tokio::time::timeout(LIMIT, async {
-        while let Some(line) = lines.recv().await {
-            if line.contains(needle) {
-                return Some(line);
-            }
-        }
-        None
-    })
-    .await;
-    match found {
-        Ok(Some(line)) => line,
-        Ok(None) => panic!("server output ended before {needle:?}"),
-        Err(_) => panic!("no {needle:?} within {LIMIT:?}"),
-    }
-}
-
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     let db = TestDb::new(Backend::Sqlite);
     db.migrate();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_randomize"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_randomize"));
+    command
         .arg("serve")
         .current_dir(dir.path())
         .env("DATABASE_URL", &db.url)
         .env("BIND", "127.0.0.1:0")
         .env("LOG_FORMAT", "json")
         .env("LOG_LEVEL", "info")
-        .env("SHUTDOWN_TIMEOUT", "15s")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-
-    // Forward log lines, so the test can wait for what the server says it did.
-    let (lines_tx, mut lines) = mpsc::unbounded_channel::<String>();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = stdout.next_line().await {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let listening: serde_json::Value =
-        serde_json::from_str(&wait_for(&mut lines, "\"listening\"").await).unwrap();
-    let port = listening["port"].as_u64().unwrap();
+        .env("SHUTDOWN_TIMEOUT", "15s");
+    let mut server = Process::spawn(command);
+    let port = server.port().await;
 
     // Three connections, each with a POST whose head the server has parsed — proven
     // by its `100 Continue` — and whose body has not been sent yet. Without that
@@ -97,9 +60,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     let body = br#"{"word":"inflight"}"#;
     let mut streams = Vec::new();
     for _ in 0..3 {
-        let mut stream = TcpStream::connect(("127.0.0.1", port as u16))
-            .await
-            .unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let head = format!(
             "POST /api/randomizes HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
             body.len()
@@ -109,12 +70,8 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
         streams.push(stream);
     }
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    wait_for(&mut lines, "shutting down").await;
+    server.signal("TERM");
+    server.wait_for("shutting down").await;
 
     for stream in &mut streams {
         stream.write_all(body).await.unwrap();
@@ -123,10 +80,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     }
     drop(streams);
 
-    let exit = tokio::time::timeout(LIMIT, child.wait())
-        .await
-        .expect("exits within the shutdown timeout")
-        .unwrap();
+    let (exit, _) = server.exit().await;
     assert_eq!(exit.code(), Some(0));
     assert_eq!(db.count_randomizes(), 3);
     assert_eq!(

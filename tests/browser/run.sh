@@ -5,6 +5,7 @@
 set -eu
 bin=$1
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/support/server.sh
 . "$here/../support/server.sh"
 start_server "$bin"
 

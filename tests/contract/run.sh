@@ -7,6 +7,7 @@ bin=$1
 st=$2
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/support/server.sh
 . "$here/../support/server.sh"
 start_server "$bin"
 

@@ -35,6 +35,7 @@ start_server() {
     cat "$work/server.log" >&2
     exit 1
   fi
+  # shellcheck disable=SC2034 # read by the scripts that source this file
   base="http://127.0.0.1:$port"
 }
 

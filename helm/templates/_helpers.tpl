@@ -1,0 +1,146 @@
+{{/* Names: <release>-<chart> unless the release name already contains the chart name. */}}
+{{- define "randomize.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "randomize.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "randomize.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "randomize.labels" -}}
+helm.sh/chart: {{ include "randomize.chart" . }}
+{{ include "randomize.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "randomize.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "randomize.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "randomize.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+Storage mode: "sqlite", "postgresql" (in-chart) or "external". Contradictory values stop the
+render with a message instead of deploying something else than was asked for.
+*/}}
+{{- define "randomize.mode" -}}
+{{- if and .Values.postgresql.enabled .Values.externalDatabase.enabled }}
+{{- fail "choose one of postgresql.enabled and externalDatabase.enabled" }}
+{{- else if .Values.postgresql.enabled }}postgresql
+{{- else if .Values.externalDatabase.enabled }}external
+{{- else }}sqlite
+{{- end }}
+{{- end }}
+
+{{- define "randomize.postgresql.fullname" -}}
+{{- printf "%s-postgresql" (include "randomize.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Does this chart render its own Secret? */}}
+{{- define "randomize.ownSecret" -}}
+{{- $mode := include "randomize.mode" . }}
+{{- if or (eq $mode "postgresql") (and (eq $mode "external") (not .Values.secrets.existingSecret)) (include "randomize.ownJwt" .) }}true{{ end }}
+{{- end }}
+
+{{/* Does the JWT key come from this chart's Secret (inline value, not the existingSecret)? */}}
+{{- define "randomize.ownJwt" -}}
+{{- if and (not (and .Values.secrets.existingSecret .Values.secrets.jwtKey)) (or .Values.jwt.secret .Values.jwt.publicKey) }}true{{ end }}
+{{- end }}
+
+{{/* The file (and chart Secret key) holding the JWT key: by algorithm. */}}
+{{- define "randomize.jwtFile" -}}
+{{- if eq .Values.jwt.algorithm "HS256" }}jwt-secret{{ else }}jwt-public-key{{ end }}
+{{- end }}
+
+{{/*
+The app's secret files, as projected-volume sources: DATABASE_URL (PostgreSQL modes) and
+the JWT key, each from the operator's existingSecret or from this chart's Secret.
+*/}}
+{{- define "randomize.secretSources" -}}
+{{- $mode := include "randomize.mode" . }}
+{{- $own := include "randomize.fullname" . }}
+{{- $existing := .Values.secrets.existingSecret }}
+{{- if eq $mode "postgresql" }}
+- secret:
+    name: {{ $own }}
+    items:
+      - key: database-url
+        path: database-url
+{{- else if eq $mode "external" }}
+- secret:
+    name: {{ default $own $existing }}
+    items:
+      - key: {{ ternary .Values.secrets.databaseUrlKey "database-url" (ne $existing "") }}
+        path: database-url
+{{- end }}
+{{- if and $existing .Values.secrets.jwtKey }}
+- secret:
+    name: {{ $existing }}
+    items:
+      - key: {{ .Values.secrets.jwtKey }}
+        path: {{ include "randomize.jwtFile" . }}
+{{- else if include "randomize.ownJwt" . }}
+- secret:
+    name: {{ $own }}
+    items:
+      - key: {{ include "randomize.jwtFile" . }}
+        path: {{ include "randomize.jwtFile" . }}
+{{- end }}
+{{- end }}
+
+{{/* Where secret files are mounted in the app container. */}}
+{{- define "randomize.secretsDir" -}}/var/run/secrets/randomize{{- end }}
+
+{{/* The in-chart PostgreSQL password: the value, else the one already in the cluster, else new. */}}
+{{- define "randomize.postgresql.password" -}}
+{{- if .Values.postgresql.password }}
+{{- .Values.postgresql.password }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "randomize.fullname" .) }}
+{{- if and $existing (index $existing.data "postgres-password") }}
+{{- index $existing.data "postgres-password" | b64dec }}
+{{- else }}
+{{- randAlphaNum 32 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Values that cannot work together stop the render with a reason. */}}
+{{- define "randomize.validate" -}}
+{{- $mode := include "randomize.mode" . }}
+{{- if and (eq $mode "external") (not .Values.secrets.existingSecret) (not .Values.externalDatabase.url) }}
+{{- fail "externalDatabase.enabled needs externalDatabase.url or secrets.existingSecret (with secrets.databaseUrlKey)" }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (eq $mode "sqlite") }}
+{{- fail "autoscaling needs PostgreSQL (postgresql.enabled or externalDatabase.enabled): SQLite runs exactly one replica" }}
+{{- end }}
+{{- if and (eq .Values.jwt.algorithm "HS256") .Values.jwt.publicKey }}
+{{- fail "jwt.publicKey is for RS256/ES256/EdDSA; HS256 uses jwt.secret" }}
+{{- end }}
+{{- if and (ne .Values.jwt.algorithm "HS256") .Values.jwt.secret }}
+{{- fail "jwt.secret is for HS256; RS256/ES256/EdDSA use jwt.publicKey" }}
+{{- end }}
+{{- end }}
+
+{{/* The API server's pods (the in-chart PostgreSQL shares name/instance, not component). */}}
+{{- define "randomize.serverSelectorLabels" -}}
+{{ include "randomize.selectorLabels" . }}
+app.kubernetes.io/component: server
+{{- end }}

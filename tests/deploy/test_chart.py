@@ -1,0 +1,290 @@
+"""The Helm chart, checked offline: `helm lint --strict`, schema validation of every
+rendered manifest against Kubernetes 1.33 (`kubernetes-validate --strict`), and the facts
+operators rely on, for each storage mode.
+
+Run by `make check-deploy` (part of `make test`): HELM and KUBERNETES_VALIDATE name the tools.
+"""
+
+import json
+import os
+import subprocess
+import unittest
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm"
+HELM = os.environ["HELM"]
+KUBERNETES_VALIDATE = os.environ["KUBERNETES_VALIDATE"]
+KUBERNETES_VERSION = "1.33.0"
+
+HS256_SECRET = "test-only-" + "s" * 32
+
+# The value sets CI renders and validates: every storage mode and the optional parts.
+SCENARIOS = {
+    "defaults (SQLite)": [],
+    "localvalues.yaml (minikube)": ["-f", str(CHART / "localvalues.yaml")],
+    "in-chart PostgreSQL": ["--set", "postgresql.enabled=true"],
+    "external database, existingSecret": [
+        "--set", "externalDatabase.enabled=true",
+        "--set", "secrets.existingSecret=randomize-prod",
+        "--set", "secrets.databaseUrlKey=url",
+        "--set", "secrets.jwtKey=jwt-es256.pem",
+        "--set", "jwt.algorithm=ES256",
+    ],
+    "external database, Ingress and HPA": [
+        "--set", "externalDatabase.enabled=true",
+        "--set", "externalDatabase.url=postgres://randomize:pw@db.example:5432/randomize",
+        "--set", f"jwt.secret={HS256_SECRET}",
+        "--set", "ingress.enabled=true",
+        "--set", "ingress.className=nginx",
+        "--set", "autoscaling.enabled=true",
+    ],
+}
+
+
+def helm(*args, check=True):
+    return subprocess.run(
+        [HELM, *args], capture_output=True, text=True, check=check, cwd=ROOT
+    )
+
+
+def template(*values):
+    out = helm("template", "randomize", str(CHART), "--namespace", "local-dev", *values).stdout
+    return out, [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def by_kind(docs, kind):
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs, kind):
+    found = by_kind(docs, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def server(docs):
+    return one(docs, "Deployment")["spec"]["template"]["spec"]
+
+
+def container(docs):
+    return server(docs)["containers"][0]
+
+
+def env(docs):
+    return {e["name"]: e.get("value") for e in container(docs).get("env", [])}
+
+
+class LintAndValidate(unittest.TestCase):
+    def test_every_scenario_lints_strictly_and_validates(self):
+        for name, values in SCENARIOS.items():
+            with self.subTest(name):
+                lint = helm("lint", "--strict", str(CHART), *values, check=False)
+                self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+                rendered, docs = template(*values)
+                self.assertTrue(docs)
+                check = subprocess.run(
+                    [KUBERNETES_VALIDATE, "-k", KUBERNETES_VERSION, "--strict", "--quiet", "-"],
+                    input=rendered, capture_output=True, text=True,
+                )
+                self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+
+class Workload(unittest.TestCase):
+    def test_probes_lifecycle_and_grace_period(self):
+        _, docs = template()
+        c = container(docs)
+        self.assertEqual(c["startupProbe"]["httpGet"]["path"], "/healthz")
+        self.assertEqual(c["livenessProbe"]["httpGet"]["path"], "/healthz")
+        self.assertEqual(c["readinessProbe"]["httpGet"]["path"], "/readyz")
+        self.assertEqual(c["lifecycle"]["preStop"]["exec"]["command"], ["sleep", "5"])
+        config = one(docs, "ConfigMap")["data"]
+        shutdown = int(config["SHUTDOWN_TIMEOUT"].rstrip("s"))
+        self.assertGreater(server(docs)["terminationGracePeriodSeconds"], 5 + shutdown)
+        self.assertIn("memory", c["resources"]["limits"])
+        self.assertIn("cpu", c["resources"]["requests"])
+
+    def test_hardened_security_context(self):
+        _, docs = template()
+        pod = server(docs)
+        self.assertIs(pod["automountServiceAccountToken"], False)
+        self.assertIs(one(docs, "ServiceAccount")["automountServiceAccountToken"], False)
+        self.assertIs(pod["securityContext"]["runAsNonRoot"], True)
+        self.assertNotEqual(pod["securityContext"]["runAsUser"], 0)
+        self.assertEqual(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault")
+        sc = container(docs)["securityContext"]
+        self.assertIs(sc["readOnlyRootFilesystem"], True)
+        self.assertIs(sc["allowPrivilegeEscalation"], False)
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+        tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
+        self.assertIn("emptyDir", tmp)
+        self.assertIn({"name": "tmp", "mountPath": "/tmp"}, container(docs)["volumeMounts"])
+
+    def test_config_checksum_rolls_pods_when_settings_change(self):
+        def checksum(*values):
+            _, docs = template(*values)
+            return one(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"][
+                "checksum/config"
+            ]
+
+        self.assertEqual(checksum(), checksum())
+        self.assertNotEqual(checksum(), checksum("--set", "config.logLevel=debug"))
+
+
+class SqliteMode(unittest.TestCase):
+    def test_pvc_single_replica_recreate(self):
+        _, docs = template("--set", "replicaCount=5")
+        deployment = one(docs, "Deployment")
+        self.assertEqual(deployment["spec"]["replicas"], 1, "SQLite forces one replica")
+        self.assertEqual(deployment["spec"]["strategy"]["type"], "Recreate")
+        pvc = one(docs, "PersistentVolumeClaim")
+        self.assertEqual(pvc["spec"]["accessModes"], ["ReadWriteOnce"])
+        data = next(v for v in server(docs)["volumes"] if v["name"] == "data")
+        self.assertEqual(data["persistentVolumeClaim"]["claimName"], pvc["metadata"]["name"])
+        self.assertIn(
+            {"name": "data", "mountPath": "/var/opt/myapp/instance"}, container(docs)["volumeMounts"]
+        )
+        self.assertEqual(
+            one(docs, "ConfigMap")["data"]["DATABASE_URL"],
+            "sqlite:///var/opt/myapp/instance/randomize.sqlite3",
+        )
+        self.assertEqual(by_kind(docs, "StatefulSet"), [])
+        self.assertEqual(by_kind(docs, "HorizontalPodAutoscaler"), [])
+
+    def test_autoscaling_on_sqlite_is_refused(self):
+        result = helm("template", "randomize", str(CHART), "--set", "autoscaling.enabled=true", check=False)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("autoscaling needs PostgreSQL", result.stderr)
+
+
+class PostgresqlModes(unittest.TestCase):
+    def test_in_chart_postgresql(self):
+        _, docs = template("--set", "postgresql.enabled=true")
+        self.assertEqual(by_kind(docs, "PersistentVolumeClaim"), [], "no app PVC")
+        self.assertNotIn("data", [v["name"] for v in server(docs)["volumes"]])
+        statefulset = one(docs, "StatefulSet")
+        self.assertEqual(len(statefulset["spec"]["volumeClaimTemplates"]), 1)
+        self.assertEqual(one(docs, "Deployment")["spec"]["strategy"]["type"], "RollingUpdate")
+        self.assertNotIn("DATABASE_URL", one(docs, "ConfigMap")["data"])
+        # The app's Service must not select the PostgreSQL pod, and vice versa.
+        selector = next(
+            s for s in by_kind(docs, "Service") if "postgresql" not in s["metadata"]["name"]
+        )["spec"]["selector"]
+        pg_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+        self.assertFalse(all(pg_labels.get(k) == v for k, v in selector.items()))
+        secret = one(docs, "Secret")
+        self.assertEqual(set(secret["data"]), {"postgres-password", "database-url"})
+
+    def test_secrets_are_mounted_as_files_never_env_values(self):
+        rendered, docs = template(
+            "--set", "externalDatabase.enabled=true",
+            "--set", "externalDatabase.url=postgres://u:hunter2@db/x",
+            "--set", f"jwt.secret={HS256_SECRET}",
+        )
+        variables = env(docs)
+        self.assertEqual(variables["DATABASE_URL_FILE"], "/var/run/secrets/randomize/database-url")
+        self.assertEqual(variables["JWT_SECRET_FILE"], "/var/run/secrets/randomize/jwt-secret")
+        mount = next(m for m in container(docs)["volumeMounts"] if m["name"] == "secrets")
+        self.assertIs(mount["readOnly"], True)
+        volume = next(v for v in server(docs)["volumes"] if v["name"] == "secrets")
+        paths = {
+            item["path"] for source in volume["projected"]["sources"] for item in source["secret"]["items"]
+        }
+        self.assertEqual(paths, {"database-url", "jwt-secret"})
+        for doc in docs:
+            if doc["kind"] != "Secret":
+                text = yaml.safe_dump(doc)
+                self.assertNotIn("hunter2", text)
+                self.assertNotIn(HS256_SECRET, text)
+
+    def test_existing_secret_renders_no_secret(self):
+        _, docs = template(*SCENARIOS["external database, existingSecret"])
+        self.assertEqual(by_kind(docs, "Secret"), [])
+        volume = next(v for v in server(docs)["volumes"] if v["name"] == "secrets")
+        items = {
+            (source["secret"]["name"], item["key"], item["path"])
+            for source in volume["projected"]["sources"]
+            for item in source["secret"]["items"]
+        }
+        self.assertEqual(
+            items,
+            {
+                ("randomize-prod", "url", "database-url"),
+                ("randomize-prod", "jwt-es256.pem", "jwt-public-key"),
+            },
+        )
+        self.assertEqual(env(docs)["JWT_PUBLIC_KEY_FILE"], "/var/run/secrets/randomize/jwt-public-key")
+
+    def test_ingress_and_hpa(self):
+        _, docs = template(*SCENARIOS["external database, Ingress and HPA"])
+        self.assertNotIn("replicas", one(docs, "Deployment")["spec"], "the HPA owns replicas")
+        hpa = one(docs, "HorizontalPodAutoscaler")
+        self.assertEqual(hpa["spec"]["scaleTargetRef"]["name"], one(docs, "Deployment")["metadata"]["name"])
+        backend = one(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+        self.assertEqual(backend["port"]["name"], "http")
+
+    def test_contradictory_or_missing_database_values_are_refused(self):
+        both = helm(
+            "template", "r", str(CHART),
+            "--set", "postgresql.enabled=true", "--set", "externalDatabase.enabled=true",
+            check=False,
+        )
+        self.assertIn("choose one of", both.stderr)
+        no_url = helm("template", "r", str(CHART), "--set", "externalDatabase.enabled=true", check=False)
+        self.assertIn("externalDatabase.enabled needs", no_url.stderr)
+        typo = helm("template", "r", str(CHART), "--set", "replicaCont=3", check=False)
+        self.assertNotEqual(typo.returncode, 0, "values.schema.json rejects unknown keys")
+
+
+class Operators(unittest.TestCase):
+    def test_helm_test_pod_round_trips_with_a_pinned_image(self):
+        _, docs = template()
+        pod = one(docs, "Pod")
+        self.assertEqual(pod["metadata"]["annotations"]["helm.sh/hook"], "test")
+        image = pod["spec"]["containers"][0]["image"]
+        self.assertRegex(image, r":[0-9]+\.[0-9]+\.[0-9]+$|@sha256:")
+        script = pod["spec"]["containers"][0]["command"][-1]
+        self.assertIn("POST", script)
+        self.assertIn('"original":"helm-test"', script)
+
+    def test_notes_name_the_port_forward_for_local_dev(self):
+        out = helm(
+            "install", "randomize", str(CHART), "--dry-run=client",
+            "--namespace", "local-dev", "-f", str(CHART / "localvalues.yaml"),
+        ).stdout
+        notes = out[out.index("NOTES:"):]
+        self.assertIn("kubectl --namespace local-dev port-forward service/randomize 8080:5000", notes)
+        self.assertIn("helm test randomize --namespace local-dev", notes)
+
+    def test_localvalues_never_pull(self):
+        _, docs = template("-f", str(CHART / "localvalues.yaml"))
+        c = container(docs)
+        self.assertEqual(c["imagePullPolicy"], "Never")
+        self.assertTrue(c["image"].startswith("my/app:"))
+
+    def test_every_value_is_documented(self):
+        documented = {
+            line.split()[2]
+            for line in (CHART / "values.yaml").read_text().splitlines()
+            if line.startswith("## @param ")
+        }
+
+        def leaves(node, prefix=""):
+            for key, value in node.items():
+                path = f"{prefix}{key}"
+                if isinstance(value, dict) and value and path + "" not in documented:
+                    yield from leaves(value, path + ".")
+                else:
+                    yield path
+
+        values = yaml.safe_load((CHART / "values.yaml").read_text())
+        undocumented = [p for p in leaves(values) if p not in documented]
+        self.assertEqual(undocumented, [])
+        schema = json.loads((CHART / "values.schema.json").read_text())
+        self.assertEqual(set(values), set(schema["properties"]), "schema covers every value")
+
+
+if __name__ == "__main__":
+    unittest.main()
