@@ -9,6 +9,7 @@ mod cli;
 mod cors;
 mod entrypoint;
 mod errors;
+mod faults;
 mod histories;
 mod metrics;
 mod openapi;
