@@ -159,7 +159,8 @@ async fn sigkill_under_load_on_sqlite_loses_nothing_acknowledged() {
     assert_eq!(check.len(), 1);
     assert_eq!(check[0].integrity_check, "ok");
 
-    let outcome = outcome.lock().unwrap();
+    // The workers are done: take the outcome out rather than hold the lock across awaits.
+    let outcome = std::mem::take(&mut *outcome.lock().unwrap());
     assert!(outcome.acknowledged.len() >= 300);
     assert_acknowledged_writes_present(&db, &dir, &outcome).await;
 }
@@ -189,7 +190,8 @@ async fn sigterm_under_load_resets_no_accepted_request() {
         .filter(|line| line["message"] == "request")
         .filter_map(|line| line["request_id"].as_str().map(str::to_owned))
         .collect();
-    let outcome = outcome.lock().unwrap();
+    // The workers are done: take the outcome out rather than hold the lock across awaits.
+    let outcome = std::mem::take(&mut *outcome.lock().unwrap());
     let cut_off: Vec<&String> = outcome
         .failed
         .iter()
