@@ -159,6 +159,18 @@ port-forward: ## Forward localhost:8080 to the service in local-dev
 helm-test: tools-deploy ## Run the chart's `helm test` (posts a word, reads it back)
 	$(HELM) test $(RELEASE) --namespace $(NAMESPACE) --logs
 
+# ---- benchmark (figures live here, never in timed tests; see docs/PERFORMANCE.md) ----
+.PHONY: bench tools-bench
+WRK := /usr/bin/wrk
+$(WRK):
+	@command -v apt-get >/dev/null || { echo "install wrk (Debian: apt-get install wrk)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postgresql-client >/dev/null
+tools-bench: $(WRK) ## Install wrk
+
+bench: tools-bench ## Release build under wrk on SQLite and PostgreSQL: table + target/bench/results.json
+	$(CARGO) build --release --locked
+	python3 tests/bench/bench.py --binary target/release/randomize --out target/bench/results.json
+
 .PHONY: openapi
 openapi: build ## Refresh the committed openapi.json from the code
 	$(BIN) openapi > openapi.json

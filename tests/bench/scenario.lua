@@ -1,0 +1,41 @@
+-- wrk script for the benchmark (tests/bench/bench.py). SCENARIO selects the request:
+--   post   POST /api/randomizes with a distinct word per request
+--   get    GET /api/randomizes/{id} over ids 1..RECORDS
+--   list   GET /api/randomizes?page=1
+--   health GET /healthz
+-- `done` prints one JSON line the driver parses.
+local scenario = os.getenv("SCENARIO") or "health"
+local records = tonumber(os.getenv("RECORDS") or "1")
+local counter = 0
+local thread_id = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("thread_id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  math.randomseed(os.time() + thread_id)
+end
+
+function request()
+  counter = counter + 1
+  if scenario == "post" then
+    local body = string.format('{"word":"bench%dw%d"}', thread_id, counter)
+    return wrk.format("POST", "/api/randomizes", {["Content-Type"] = "application/json"}, body)
+  elseif scenario == "get" then
+    return wrk.format("GET", "/api/randomizes/" .. math.random(1, records))
+  elseif scenario == "list" then
+    return wrk.format("GET", "/api/randomizes?page=1")
+  end
+  return wrk.format("GET", "/healthz")
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"errors":%d,"non_2xx":%d,"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
