@@ -6,26 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use diesel::RunQueryDsl;
 use diesel::sql_types::Text;
-use tokio::process::Command;
 use tokio::sync::watch;
 
 use crate::helpers::{Backend, TestDb};
 use crate::process::{LIMIT, Process};
 
 const WORKERS: usize = 16;
-
-fn serve(db: &TestDb, dir: &tempfile::TempDir) -> Process {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_randomize"));
-    command
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("DATABASE_URL", &db.url)
-        .env("BIND", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .env("LOG_LEVEL", "info")
-        .env("SHUTDOWN_TIMEOUT", "15s");
-    Process::spawn(command)
-}
+const ACKS_BEFORE_SIGNAL: usize = 300;
 
 /// What the load generator saw: acknowledged records by request id, and the request
 /// ids whose request failed on the client side (reset, refused, closed).
@@ -101,7 +88,7 @@ async fn assert_acknowledged_writes_present(
     dir: &tempfile::TempDir,
     outcome: &Outcome,
 ) {
-    let mut server = serve(db, dir);
+    let mut server = Process::serve(&db.url, dir);
     let port = server.port().await;
     let client = reqwest::Client::new();
     for (id, word) in outcome.acknowledged.values() {
@@ -131,21 +118,35 @@ async fn assert_acknowledged_writes_present(
     assert_eq!(server.exit().await.0.code(), Some(0));
 }
 
+/// Starts the server on `db`, puts it under load until 300 writes are acknowledged,
+/// sends `signal`, and returns its exit status, its output and what the clients saw.
+async fn signal_under_load(
+    db: &TestDb,
+    dir: &tempfile::TempDir,
+    signal: &str,
+) -> (std::process::ExitStatus, Vec<String>, Outcome) {
+    let mut server = Process::serve(&db.url, dir);
+    let port = server.port().await;
+    let (outcome, mut acks, workers) = load(port, "load").await;
+    wait_for_acks(&mut acks, ACKS_BEFORE_SIGNAL).await;
+
+    server.signal(signal);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let (status, output) = server.exit().await;
+    // The workers are done: take the outcome out rather than hold the lock across awaits.
+    let outcome = std::mem::take(&mut *outcome.lock().unwrap());
+    assert!(outcome.acknowledged.len() >= ACKS_BEFORE_SIGNAL);
+    (status, output, outcome)
+}
+
 #[tokio::test]
 async fn sigkill_under_load_on_sqlite_loses_nothing_acknowledged() {
     let db = TestDb::new(Backend::Sqlite);
     db.migrate();
     let dir = tempfile::tempdir().unwrap();
-    let mut server = serve(&db, &dir);
-    let port = server.port().await;
-    let (outcome, mut acks, workers) = load(port, "kill").await;
-    wait_for_acks(&mut acks, 300).await;
-
-    server.signal("KILL");
-    for worker in workers {
-        worker.await.unwrap();
-    }
-    let (status, _) = server.exit().await;
+    let (status, _, outcome) = signal_under_load(&db, &dir, "KILL").await;
     assert_eq!(status.code(), None, "killed by the signal");
 
     #[derive(diesel::QueryableByName)]
@@ -159,9 +160,6 @@ async fn sigkill_under_load_on_sqlite_loses_nothing_acknowledged() {
     assert_eq!(check.len(), 1);
     assert_eq!(check[0].integrity_check, "ok");
 
-    // The workers are done: take the outcome out rather than hold the lock across awaits.
-    let outcome = std::mem::take(&mut *outcome.lock().unwrap());
-    assert!(outcome.acknowledged.len() >= 300);
     assert_acknowledged_writes_present(&db, &dir, &outcome).await;
 }
 
@@ -170,16 +168,7 @@ async fn sigterm_under_load_resets_no_accepted_request() {
     let db = TestDb::new(Backend::Sqlite);
     db.migrate();
     let dir = tempfile::tempdir().unwrap();
-    let mut server = serve(&db, &dir);
-    let port = server.port().await;
-    let (outcome, mut acks, workers) = load(port, "term").await;
-    wait_for_acks(&mut acks, 300).await;
-
-    server.signal("TERM");
-    for worker in workers {
-        worker.await.unwrap();
-    }
-    let (status, output) = server.exit().await;
+    let (status, output, outcome) = signal_under_load(&db, &dir, "TERM").await;
     assert_eq!(status.code(), Some(0), "exit 0 within the shutdown timeout");
 
     // The server logs one line per request it answered. A request it answered whose
@@ -190,8 +179,6 @@ async fn sigterm_under_load_resets_no_accepted_request() {
         .filter(|line| line["message"] == "request")
         .filter_map(|line| line["request_id"].as_str().map(str::to_owned))
         .collect();
-    // The workers are done: take the outcome out rather than hold the lock across awaits.
-    let outcome = std::mem::take(&mut *outcome.lock().unwrap());
     let cut_off: Vec<&String> = outcome
         .failed
         .iter()

@@ -38,6 +38,20 @@ impl Process {
         }
     }
 
+    /// `randomize serve` on `database_url`, on a free port, logging JSON.
+    pub fn serve(database_url: &str, dir: &tempfile::TempDir) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_randomize"));
+        command
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("DATABASE_URL", database_url)
+            .env("BIND", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("LOG_LEVEL", "info")
+            .env("SHUTDOWN_TIMEOUT", "15s");
+        Self::spawn(command)
+    }
+
     /// The first line from now on containing `needle`.
     pub async fn wait_for(&mut self, needle: &str) -> String {
         let found = tokio::time::timeout(LIMIT, async {

@@ -3,7 +3,6 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::Command;
 
 use crate::helpers::{Backend, TestDb};
 use crate::process::Process;
@@ -40,16 +39,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     let db = TestDb::new(Backend::Sqlite);
     db.migrate();
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_randomize"));
-    command
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("DATABASE_URL", &db.url)
-        .env("BIND", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .env("LOG_LEVEL", "info")
-        .env("SHUTDOWN_TIMEOUT", "15s");
-    let mut server = Process::spawn(command);
+    let mut server = Process::serve(&db.url, &dir);
     let port = server.port().await;
 
     // Three connections, each with a POST whose head the server has parsed — proven

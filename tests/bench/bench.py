@@ -132,13 +132,22 @@ def pgbench(url, clients, duration):
     return float(re.search(r"tps = ([0-9.]+)", out).group(1))
 
 
-def audit_count(backend, url, db_path):
+def scalar(backend, url, db_path, sql):
+    """One integer from the benchmark's database, through the backend's own client."""
     if backend == "sqlite":
         with sqlite3.connect(db_path) as conn:
-            return conn.execute("SELECT COUNT(*) FROM histories").fetchone()[0]
-    out = subprocess.run(["psql", url, "-Atc", "SELECT COUNT(*) FROM histories"],
+            return conn.execute(sql).fetchone()[0]
+    out = subprocess.run(["psql", url, "-Atc", sql],
                          capture_output=True, text=True, check=True).stdout
     return int(out.strip())
+
+
+def audit_count(backend, url, db_path):
+    return scalar(backend, url, db_path, "SELECT COUNT(*) FROM histories")
+
+
+def count_records(backend, url, db_path):
+    return scalar(backend, url, db_path, "SELECT COALESCE(MAX(id), 0) FROM randomizes")
 
 
 def run_backend(backend, binary, concurrency, duration, admin_url):
@@ -184,15 +193,6 @@ def run_backend(backend, binary, concurrency, duration, admin_url):
             subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {database}"],
                            check=False)
     return result, failures
-
-
-def count_records(backend, url, db_path):
-    if backend == "sqlite":
-        with sqlite3.connect(db_path) as conn:
-            return conn.execute("SELECT COALESCE(MAX(id), 0) FROM randomizes").fetchone()[0]
-    out = subprocess.run(["psql", url, "-Atc", "SELECT COALESCE(MAX(id), 0) FROM randomizes"],
-                         capture_output=True, text=True, check=True).stdout
-    return int(out.strip())
 
 
 def print_row(backend, row, flush=False):
