@@ -146,7 +146,9 @@ where
         let answer = match (self.outcome, committed) {
             (Some(Ok(_)), Err(error)) => Err(replicate(error)),
             (Some(outcome), _) => outcome,
-            (None, _) => Err(StoreError::Task("job finished without running".into())),
+            // The transaction could not even begin (the database went away mid-replay).
+            (None, Err(error)) => Err(replicate(error)),
+            (None, Ok(())) => Err(StoreError::Task("job finished without running".into())),
         };
         // The requester may have gone (client disconnected); the write stands either way.
         let _ = self.reply.send(answer);

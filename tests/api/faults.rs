@@ -1,8 +1,11 @@
 //! Fault tests (issue: durable and calm under failure). They assert outcomes, never
-//! speeds: what was acknowledged survives, and nobody is told "done" wrongly.
+//! speeds (beyond the bounds the issue sets: a 503 within `DATABASE_TIMEOUT`, recovery
+//! within 5 s): what was acknowledged survives, and nobody is told "done" wrongly.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::RunQueryDsl;
 use diesel::sql_types::Text;
@@ -10,76 +13,156 @@ use tokio::sync::watch;
 
 use crate::helpers::{Backend, TestDb};
 use crate::process::{LIMIT, Process};
+use crate::throwaway_pg::ThrowawayPostgres;
 
 const WORKERS: usize = 16;
-const ACKS_BEFORE_SIGNAL: usize = 300;
+const ACKS_BEFORE_FAULT: usize = 300;
 
-/// What the load generator saw: acknowledged records by request id, and the request
-/// ids whose request failed on the client side (reset, refused, closed).
+/// What the clients saw.
 #[derive(Default)]
 struct Outcome {
+    /// Answered 201: record id and word, by request id.
     acknowledged: HashMap<String, (i64, String)>,
+    /// Answered 503 as a problem with `Retry-After`: how long each took.
+    unavailable: Vec<Duration>,
+    /// Answered anything else: request id and status.
+    unexpected: Vec<(String, u16)>,
+    /// Failed on the client side (reset, refused, closed) — the server went away.
     failed: HashSet<String>,
 }
 
-/// `WORKERS` clients POSTing distinct words until the server goes away. `acks` counts
-/// acknowledgements so the test can act once the load is really running.
-async fn load(
-    port: u16,
-    tag: &'static str,
-) -> (
-    Arc<Mutex<Outcome>>,
-    watch::Receiver<usize>,
-    Vec<tokio::task::JoinHandle<()>>,
-) {
-    let outcome = Arc::new(Mutex::new(Outcome::default()));
-    let (acks_tx, acks) = watch::channel(0usize);
-    let acks_tx = Arc::new(acks_tx);
-    let client = reqwest::Client::new();
-    let workers = (0..WORKERS)
-        .map(|worker| {
-            let (outcome, acks_tx, client) = (outcome.clone(), acks_tx.clone(), client.clone());
-            tokio::spawn(async move {
-                for n in 0.. {
-                    let request_id = format!("{tag}-{worker}-{n}");
-                    let word = format!("w{worker}x{n}");
-                    let sent = client
-                        .post(format!("http://127.0.0.1:{port}/api/randomizes"))
-                        .header("x-request-id", &request_id)
-                        .json(&serde_json::json!({ "word": word }))
-                        .send()
-                        .await;
-                    let body = match sent {
-                        Ok(response) if response.status() == 201 => {
-                            response.json::<serde_json::Value>().await.ok()
-                        }
-                        Ok(response) => panic!("{request_id}: unexpected {}", response.status()),
-                        Err(_) => None,
-                    };
-                    let mut outcome = outcome.lock().unwrap();
-                    match body {
-                        Some(record) => {
-                            let id = record["id"].as_i64().unwrap();
-                            outcome.acknowledged.insert(request_id, (id, word));
-                            acks_tx.send_modify(|n| *n += 1);
-                        }
-                        None => {
-                            outcome.failed.insert(request_id);
-                            return;
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    (outcome, acks, workers)
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    acknowledged: usize,
+    unavailable: usize,
 }
 
-async fn wait_for_acks(acks: &mut watch::Receiver<usize>, at_least: usize) {
-    tokio::time::timeout(LIMIT, acks.wait_for(|n| *n >= at_least))
-        .await
-        .expect("load is acknowledged in time")
-        .unwrap();
+/// `WORKERS` clients POSTing distinct words until told to stop or the server goes away.
+struct Load {
+    outcome: Arc<Mutex<Outcome>>,
+    progress: watch::Receiver<Progress>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(port: u16, tag: &'static str) -> Self {
+        let outcome = Arc::new(Mutex::new(Outcome::default()));
+        let (progress_tx, progress) = watch::channel(Progress::default());
+        let progress_tx = Arc::new(progress_tx);
+        let stop = Arc::new(AtomicBool::new(false));
+        let client = reqwest::Client::new();
+        let workers = (0..WORKERS)
+            .map(|worker| {
+                let (outcome, progress_tx, stop, client) = (
+                    outcome.clone(),
+                    progress_tx.clone(),
+                    stop.clone(),
+                    client.clone(),
+                );
+                tokio::spawn(async move {
+                    for n in 0.. {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let request_id = format!("{tag}-{worker}-{n}");
+                        let word = format!("w{worker}x{n}");
+                        let started = Instant::now();
+                        let sent = client
+                            .post(format!("http://127.0.0.1:{port}/api/randomizes"))
+                            .header("x-request-id", &request_id)
+                            .json(&serde_json::json!({ "word": word }))
+                            .send()
+                            .await;
+                        let answer = match sent {
+                            Ok(response) => Some(Answer::read(response).await),
+                            Err(_) => None,
+                        };
+                        let mut outcome = outcome.lock().unwrap();
+                        match answer {
+                            Some(Answer::Created(id)) => {
+                                outcome.acknowledged.insert(request_id, (id, word));
+                                progress_tx.send_modify(|p| p.acknowledged += 1);
+                            }
+                            Some(Answer::Unavailable) => {
+                                outcome.unavailable.push(started.elapsed());
+                                progress_tx.send_modify(|p| p.unavailable += 1);
+                            }
+                            Some(Answer::Other(status)) => {
+                                outcome.unexpected.push((request_id, status));
+                            }
+                            None => {
+                                outcome.failed.insert(request_id);
+                                return;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            outcome,
+            progress,
+            stop,
+            workers,
+        }
+    }
+
+    fn progress(&self) -> Progress {
+        *self.progress.borrow()
+    }
+
+    async fn wait_until(&mut self, what: &str, limit: Duration, done: impl Fn(&Progress) -> bool) {
+        let reached = matches!(
+            tokio::time::timeout(limit, self.progress.wait_for(|p| done(p))).await,
+            Ok(Ok(_))
+        );
+        assert!(
+            reached,
+            "{what}: not within {limit:?} ({:?})",
+            self.progress()
+        );
+    }
+
+    /// Stops the clients (if the server has not already) and returns what they saw.
+    async fn finish(self) -> Outcome {
+        self.stop.store(true, Ordering::Relaxed);
+        for worker in self.workers {
+            worker.await.unwrap();
+        }
+        // The workers are done: take the outcome out rather than hold the lock across awaits.
+        std::mem::take(&mut *self.outcome.lock().unwrap())
+    }
+}
+
+/// How an answered POST is classified.
+enum Answer {
+    Created(i64),
+    /// A 503 problem that tells the client when to retry.
+    Unavailable,
+    Other(u16),
+}
+
+impl Answer {
+    async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        match status {
+            201 => match response.json::<serde_json::Value>().await {
+                Ok(record) => Self::Created(record["id"].as_i64().unwrap()),
+                Err(_) => Self::Other(status),
+            },
+            503 if is_retryable_problem(&response) => Self::Unavailable,
+            _ => Self::Other(status),
+        }
+    }
+}
+
+fn is_retryable_problem(response: &reqwest::Response) -> bool {
+    let headers = response.headers();
+    headers.contains_key("retry-after")
+        && headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes() == b"application/problem+json")
 }
 
 /// Every acknowledged record is readable with its word, and has its audit entry.
@@ -127,17 +210,21 @@ async fn signal_under_load(
 ) -> (std::process::ExitStatus, Vec<String>, Outcome) {
     let mut server = Process::serve(&db.url, dir);
     let port = server.port().await;
-    let (outcome, mut acks, workers) = load(port, "load").await;
-    wait_for_acks(&mut acks, ACKS_BEFORE_SIGNAL).await;
+    let mut load = Load::start(port, "load");
+    load.wait_until("writes acknowledged", LIMIT, |p| {
+        p.acknowledged >= ACKS_BEFORE_FAULT
+    })
+    .await;
 
     server.signal(signal);
-    for worker in workers {
-        worker.await.unwrap();
-    }
     let (status, output) = server.exit().await;
-    // The workers are done: take the outcome out rather than hold the lock across awaits.
-    let outcome = std::mem::take(&mut *outcome.lock().unwrap());
-    assert!(outcome.acknowledged.len() >= ACKS_BEFORE_SIGNAL);
+    let outcome = load.finish().await;
+    assert!(outcome.acknowledged.len() >= ACKS_BEFORE_FAULT);
+    assert_eq!(outcome.unexpected, vec![], "only 201s, or no answer");
+    assert!(
+        outcome.unavailable.is_empty(),
+        "the database never went away"
+    );
     (status, output, outcome)
 }
 
@@ -194,5 +281,91 @@ async fn sigterm_under_load_resets_no_accepted_request() {
             "{request_id} acknowledged but not logged"
         );
     }
+    assert_acknowledged_writes_present(&db, &dir, &outcome).await;
+}
+
+/// Small, so the reads that wait for a pooled connection give up quickly.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+/// What "within DATABASE_TIMEOUT" allows for scheduling on a loaded test machine.
+const SLACK: Duration = Duration::from_secs(1);
+/// The issue's bound on recovering by itself once PostgreSQL is back.
+const RECOVERY: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn postgres_stopped_under_load_answers_503_then_recovers_by_itself() {
+    let cluster = ThrowawayPostgres::start();
+    let db = TestDb::existing(cluster.url());
+    db.migrate();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Process::serve_with(&db.url, &dir, &[("DATABASE_TIMEOUT", "2s")]);
+    let port = server.port().await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut load = Load::start(port, "pg");
+    load.wait_until("writes acknowledged", LIMIT, |p| {
+        p.acknowledged >= ACKS_BEFORE_FAULT
+    })
+    .await;
+
+    cluster.crash();
+    load.wait_until("503s while PostgreSQL is down", LIMIT, |p| {
+        p.unavailable >= 100
+    })
+    .await;
+    // Reads wait for a pooled connection rather than for the writer: bounded too.
+    for path in ["/readyz", "/api/randomizes/1", "/api/randomizes"] {
+        let started = Instant::now();
+        let response = client.get(format!("{base}{path}")).send().await.unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(response.status(), 503, "{path}");
+        assert!(is_retryable_problem(&response), "{path}");
+        assert!(
+            elapsed <= DATABASE_TIMEOUT + SLACK,
+            "{path} took {elapsed:?}"
+        );
+    }
+
+    cluster.resume();
+    let acknowledged = load.progress().acknowledged;
+    tokio::time::timeout(RECOVERY, async {
+        let ready = loop {
+            match client.get(format!("{base}/readyz")).send().await {
+                Ok(response) if response.status() == 200 => break true,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(_) => break false,
+            }
+        };
+        assert!(ready, "the server went away while recovering");
+        load.progress
+            .wait_for(|p| p.acknowledged >= acknowledged + 100)
+            .await
+            .unwrap();
+    })
+    .await
+    .expect("ready and writing again within 5 s of PostgreSQL being back");
+
+    let outcome = load.finish().await;
+    assert_eq!(outcome.unexpected, vec![], "only 201s and 503 problems");
+    assert!(
+        outcome.failed.is_empty(),
+        "no connection failed: {:?}",
+        outcome.failed
+    );
+    let slowest = outcome
+        .unavailable
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or_default();
+    assert!(
+        slowest <= DATABASE_TIMEOUT + SLACK,
+        "a 503 took {slowest:?}"
+    );
+
+    server.signal("TERM");
+    let (status, output) = server.exit().await;
+    assert_eq!(status.code(), Some(0));
+    let panics: Vec<&String> = output.iter().filter(|l| l.contains("panicked")).collect();
+    assert!(panics.is_empty(), "{panics:?}");
     assert_acknowledged_writes_present(&db, &dir, &outcome).await;
 }

@@ -91,6 +91,15 @@ impl TestDb {
         }
     }
 
+    /// A database someone else provides and cleans up (a throwaway cluster).
+    pub fn existing(url: String) -> Self {
+        Self {
+            url,
+            schema: None,
+            _dir: None,
+        }
+    }
+
     pub fn config(&self) -> DatabaseConfig {
         DatabaseConfig {
             url: DatabaseUrl::parse(&self.url).expect("test url"),

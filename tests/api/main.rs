@@ -16,4 +16,5 @@ mod openapi;
 mod process;
 mod randomizes;
 mod shutdown;
+mod throwaway_pg;
 mod token;

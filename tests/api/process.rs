@@ -40,6 +40,11 @@ impl Process {
 
     /// `randomize serve` on `database_url`, on a free port, logging JSON.
     pub fn serve(database_url: &str, dir: &tempfile::TempDir) -> Self {
+        Self::serve_with(database_url, dir, &[])
+    }
+
+    /// `serve`, with more environment (settings under test).
+    pub fn serve_with(database_url: &str, dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_randomize"));
         command
             .arg("serve")
@@ -48,7 +53,8 @@ impl Process {
             .env("BIND", "127.0.0.1:0")
             .env("LOG_FORMAT", "json")
             .env("LOG_LEVEL", "info")
-            .env("SHUTDOWN_TIMEOUT", "15s");
+            .env("SHUTDOWN_TIMEOUT", "15s")
+            .envs(env.iter().copied());
         Self::spawn(command)
     }
 
