@@ -19,6 +19,7 @@ use ipnet::IpNet;
 
 use crate::client_ip;
 use crate::db::histories::NewHistory;
+use crate::db::randomizes::{Jumbled, Randomize};
 use crate::db::{self, DbConnection, StoreError, Writer};
 use crate::error::ApiError;
 
@@ -112,9 +113,16 @@ impl AuditTicket {
         T: Send + 'static,
         F: Fn(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
-        let value = writer.execute(Some(self.entry(status)), work).await?;
+        let value = writer.execute(self.entry(status), work).await?;
         self.0.recorded.set(true);
         Ok(value)
+    }
+
+    /// Inserts a new record together with this request's audit entry (201).
+    pub async fn create(&self, writer: &Writer, new: Jumbled) -> Result<Randomize, StoreError> {
+        let record = writer.create(new, self.entry(StatusCode::CREATED)).await?;
+        self.0.recorded.set(true);
+        Ok(record)
     }
 
     /// Records the entry on its own unless a write already did.

@@ -13,14 +13,16 @@ tokio::task_local! {
 }
 
 /// The client's id if it is 1..=128 visible ASCII characters (nothing that could
-/// forge a log line or a header), else a fresh UUID v4.
+/// forge a log line or a header), else a fresh UUID v7. Time-ordered, so ours sort by
+/// time in logs, and each lands at the end of the audit index on `request_id` instead
+/// of on a random page (which would dirty a page per request in every commit).
 pub fn from_headers(headers: &HeaderMap) -> Arc<str> {
     headers
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_sane(v))
         .map(Arc::from)
-        .unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().to_string()))
+        .unwrap_or_else(|| Arc::from(uuid::Uuid::now_v7().to_string()))
 }
 
 fn is_sane(id: &str) -> bool {
@@ -58,5 +60,11 @@ mod tests {
         assert_ne!(&*from_headers(&with("has space")), "has space");
         assert_eq!(from_headers(&with(&"x".repeat(129))).len(), 36);
         assert_eq!(from_headers(&HeaderMap::new()).len(), 36);
+    }
+
+    #[test]
+    fn generated_ids_are_time_ordered() {
+        let ids: Vec<Arc<str>> = (0..100).map(|_| from_headers(&HeaderMap::new())).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     }
 }

@@ -113,11 +113,7 @@ pub async fn create(
     audit: AuditTicket,
 ) -> Result<HttpResponse, ApiError> {
     let change = jumbled(WordInput::parse(&req, &body, state.max_word_graphemes)?);
-    let record = audit
-        .write(state.db.writer(), StatusCode::CREATED, move |conn| {
-            store::insert(conn, &change)
-        })
-        .await?;
+    let record = audit.create(state.db.writer(), change).await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/api/randomizes/{}", record.id)));
     Ok(with_etag(response, record))

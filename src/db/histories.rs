@@ -2,13 +2,13 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Double, Integer, Nullable, Text, Timestamp};
 
 use super::schema::histories;
 use super::{DbConnection, StoreError};
 
 /// One audit entry as written. Never holds a token, an `Authorization` header or a body.
-#[derive(Debug, Clone, PartialEq, Insertable)]
-#[diesel(table_name = histories)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewHistory {
     pub request_id: String,
     pub method: String,
@@ -22,10 +22,33 @@ pub struct NewHistory {
     pub created: NaiveDateTime,
 }
 
-pub fn insert(conn: &mut DbConnection, entry: &NewHistory) -> Result<(), StoreError> {
-    diesel::insert_into(histories::table)
-        .values(entry)
-        .execute(conn)?;
+/// One multi-row INSERT for all of `entries`.
+pub fn insert_many(conn: &mut DbConnection, entries: &[&NewHistory]) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let sql = super::multi_row_insert(
+        conn,
+        "histories (request_id, method, path, query, status, duration_ms, client_ip, \
+         user_agent, subject, created)",
+        10,
+        entries.len(),
+    );
+    let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+    for e in entries {
+        query = query
+            .bind::<Text, _>(&e.request_id)
+            .bind::<Text, _>(&e.method)
+            .bind::<Text, _>(&e.path)
+            .bind::<Nullable<Text>, _>(&e.query)
+            .bind::<Integer, _>(e.status)
+            .bind::<Double, _>(e.duration_ms)
+            .bind::<Nullable<Text>, _>(&e.client_ip)
+            .bind::<Nullable<Text>, _>(&e.user_agent)
+            .bind::<Nullable<Text>, _>(&e.subject)
+            .bind::<Timestamp, _>(e.created);
+    }
+    query.execute(conn)?;
     Ok(())
 }
 

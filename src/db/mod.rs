@@ -160,6 +160,31 @@ pub fn ping(options: &ConnectOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `INSERT INTO {target} VALUES (…), (…), …`: `rows` groups of `columns` placeholders in
+/// the connection's syntax (`?` for SQLite, `$n` for PostgreSQL). Hand-built because
+/// diesel's typed multi-row INSERT is not available for SQLite through `MultiConnection`.
+fn multi_row_insert(conn: &DbConnection, target: &str, columns: usize, rows: usize) -> String {
+    use std::fmt::Write;
+    let numbered = matches!(conn, DbConnection::Postgres(_));
+    let mut sql = String::with_capacity(target.len() + 24 + rows * columns * 6);
+    let _ = write!(sql, "INSERT INTO {target} VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            if numbered {
+                let _ = write!(sql, "${}", row * columns + column + 1);
+            } else {
+                sql.push('?');
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// `%`, `_` and `\` match themselves in a LIKE pattern built from user input.
 pub fn escape_like(raw: &str) -> String {
     let mut escaped = String::with_capacity(raw.len());

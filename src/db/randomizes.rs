@@ -1,21 +1,34 @@
 //! Queries on `randomizes`.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text, Timestamp};
 
 use super::schema::randomizes::dsl::*;
 use super::{DbConnection, StoreError, escape_like};
 
 type Backend = <DbConnection as Connection>::Backend;
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
-pub struct Randomize {
-    pub id: i64,
-    pub original: String,
-    pub jumbled: String,
-    pub version: i32,
-    pub created: NaiveDateTime,
-    pub updated: NaiveDateTime,
+pub use record::Randomize;
+
+// Its own module: the derives bind locals named like the columns, which the dsl glob
+// import above would shadow.
+mod record {
+    use chrono::NaiveDateTime;
+    use diesel::prelude::*;
+
+    #[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName)]
+    #[diesel(table_name = crate::db::schema::randomizes)]
+    pub struct Randomize {
+        pub id: i64,
+        pub original: String,
+        pub jumbled: String,
+        pub version: i32,
+        pub created: NaiveDateTime,
+        pub updated: NaiveDateTime,
+    }
 }
 
 const COLUMNS: (id, original, jumbled, version, created, updated) =
@@ -38,18 +51,55 @@ pub enum Precondition {
     VersionIn(Vec<i32>),
 }
 
-pub fn insert(conn: &mut DbConnection, new: &Jumbled) -> Result<Randomize, StoreError> {
-    Ok(diesel::insert_into(randomizes)
-        .values((
-            original.eq(&new.original),
-            original_folded.eq(new.original.to_lowercase()),
-            jumbled.eq(&new.jumbled),
-            version.eq(1),
-            created.eq(new.at),
-            updated.eq(new.at),
-        ))
-        .returning(COLUMNS)
-        .get_result(conn)?)
+/// One multi-row INSERT for all of `new`; the records come back in the order of `new`.
+pub fn insert_many(
+    conn: &mut DbConnection,
+    new: &[&Jumbled],
+) -> Result<Vec<Randomize>, StoreError> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "{} RETURNING id, original, jumbled, version, created, updated",
+        super::multi_row_insert(
+            conn,
+            "randomizes (original, original_folded, jumbled, version, created, updated)",
+            6,
+            new.len(),
+        )
+    );
+    let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+    for n in new {
+        query = query
+            .bind::<Text, _>(&n.original)
+            .bind::<Text, _>(n.original.to_lowercase())
+            .bind::<Text, _>(&n.jumbled)
+            .bind::<Integer, _>(1)
+            .bind::<Timestamp, _>(n.at)
+            .bind::<Timestamp, _>(n.at);
+    }
+    let inserted: Vec<Randomize> = query.load(conn)?;
+
+    // Neither backend promises RETURNING rows in VALUES order (SQLite documents it as
+    // arbitrary), so rows are matched back by content. Rows with equal content differ
+    // only in id, and either of them is a correct answer to either request.
+    let mut by_content: HashMap<(String, String, NaiveDateTime), Vec<Randomize>> = HashMap::new();
+    for record in inserted {
+        let key = (
+            record.original.clone(),
+            record.jumbled.clone(),
+            record.created,
+        );
+        by_content.entry(key).or_default().push(record);
+    }
+    new.iter()
+        .map(|n| {
+            by_content
+                .get_mut(&(n.original.clone(), n.jumbled.clone(), n.at))
+                .and_then(Vec::pop)
+                .ok_or_else(|| StoreError::Task("an inserted record did not come back".into()))
+        })
+        .collect()
 }
 
 pub fn find(conn: &mut DbConnection, record_id: i64) -> Result<Randomize, StoreError> {
@@ -72,7 +122,13 @@ pub fn list(
         }
         query
     };
-    let total = filtered().count().get_result(conn)?;
+    let total = match contains {
+        // Kept exact by triggers (see the count_randomizes migration): no scan.
+        None => super::schema::randomizes_count::table
+            .select(super::schema::randomizes_count::total)
+            .first(conn)?,
+        Some(_) => filtered().count().get_result(conn)?,
+    };
     let rows = filtered()
         .select(COLUMNS)
         .order(id.desc())

@@ -5,12 +5,14 @@
 //! in one transaction and commits once, then answers each job. With `synchronous=FULL`
 //! one fsync therefore acknowledges a whole batch, which is where durable throughput
 //! comes from; and since it is the only writer, SQLite never reports "database is locked"
-//! between our own requests.
+//! between our own requests. Within the transaction the batch's new records are one
+//! multi-row INSERT and its audit entries another, so a batch costs a handful of
+//! statements (round trips, on PostgreSQL) however many requests it carries.
 //!
 //! A job that fails with an SQL error must not take the others down: the batch is rolled
 //! back and its jobs are replayed one transaction each, so only the faulty job fails.
-//! Jobs are `Fn` so they can be replayed; their inputs (the jumbled word, the audit
-//! entry) are computed before queueing, so a replay writes exactly the same thing.
+//! Custom jobs are `Fn` so they can be replayed; every job's inputs (the jumbled word,
+//! the audit entry) are computed before queueing, so a replay writes exactly the same.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
@@ -22,15 +24,17 @@ use tokio::sync::{mpsc, oneshot};
 use super::StoreError;
 use super::connection::{ConnectOptions, DbConnection};
 use super::histories::{self, NewHistory};
+use super::randomizes::{self, Jumbled, Randomize};
 
 /// Large enough to amortise an fsync over many requests, small enough that one batch's
-/// transaction stays short.
+/// transaction stays short and its multi-row INSERTs stay far below the bind-parameter
+/// limits (512 × 10 audit columns; SQLite allows 32,766, PostgreSQL 65,535).
 const MAX_BATCH: usize = 512;
 /// Queue bound: beyond it, requests wait to enqueue (backpressure), never dropped.
 const QUEUE_CAPACITY: usize = 8192;
 
 pub struct Writer {
-    sender: Mutex<Option<mpsc::Sender<Box<dyn Task>>>>,
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -48,39 +52,56 @@ impl Writer {
         }
     }
 
-    /// Runs `work` and then inserts `audit` (if any) in the writer's next transaction,
-    /// and returns once that transaction is committed. The audit entry is written only
-    /// if `work` succeeded, atomically with it.
-    pub async fn execute<T, F>(&self, audit: Option<NewHistory>, work: F) -> Result<T, StoreError>
+    /// Inserts a record and its audit entry, atomically, in the writer's next transaction.
+    pub async fn create(&self, new: Jumbled, audit: NewHistory) -> Result<Randomize, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Create {
+            new,
+            audit,
+            record: None,
+            reply,
+        })
+        .await?;
+        receive(answer).await
+    }
+
+    /// Commits an audit entry on its own.
+    pub async fn record(&self, audit: NewHistory) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Record { audit, reply }).await?;
+        receive(answer).await
+    }
+
+    /// Runs `work` and then inserts `audit` in the writer's next transaction, and returns
+    /// once that transaction is committed. The audit entry is written only if `work`
+    /// succeeded, atomically with it.
+    pub async fn execute<T, F>(&self, audit: NewHistory, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: Fn(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Custom(Box::new(Custom {
+            work,
+            audit,
+            outcome: None,
+            reply,
+        })))
+        .await?;
+        receive(answer).await
+    }
+
+    async fn submit(&self, job: Job) -> Result<(), StoreError> {
         let sender = self
             .sender
             .lock()
             .map_err(|_| StoreError::Task("writer lock poisoned".into()))?
             .clone()
             .ok_or_else(|| StoreError::Unavailable("the service is shutting down".into()))?;
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(Job {
-            work,
-            audit,
-            outcome: None,
-            reply,
-        });
         sender
             .send(job)
             .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Task("the writer dropped a job".into()))?
-    }
-
-    /// Commits an audit entry on its own.
-    pub async fn record(&self, audit: NewHistory) -> Result<(), StoreError> {
-        self.execute(Some(audit), |_| Ok(())).await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))
     }
 
     /// Jobs currently waiting for the writer (for metrics).
@@ -107,55 +128,100 @@ impl Writer {
     }
 }
 
-/// A queued unit of work, type-erased so one queue carries every result type.
+async fn receive<T>(answer: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
+    answer
+        .await
+        .map_err(|_| StoreError::Task("the writer dropped a job".into()))?
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// What requests ask the writer to do. Creates and audit entries are batched into
+/// multi-row INSERTs; anything else runs as its own statements in the same transaction.
+enum Job {
+    Create {
+        new: Jumbled,
+        audit: NewHistory,
+        record: Option<Randomize>,
+        reply: Reply<Randomize>,
+    },
+    Record {
+        audit: NewHistory,
+        reply: Reply<()>,
+    },
+    Custom(Box<dyn Task>),
+}
+
+impl Job {
+    /// The audit entry to insert with the batch, once the job's own work is done.
+    fn audit(&self) -> Option<&NewHistory> {
+        match self {
+            Self::Create { audit, .. } | Self::Record { audit, .. } => Some(audit),
+            Self::Custom(task) => task.audit(),
+        }
+    }
+
+    /// Answers the waiting request. `committed` is the fate of the job's transaction.
+    fn finish(self, committed: Result<(), &StoreError>) {
+        // The requester may have gone (client disconnected); the write stands either way.
+        match self {
+            Self::Create { record, reply, .. } => {
+                let _ = reply.send(match (committed, record) {
+                    (Err(error), _) => Err(replicate(error)),
+                    (Ok(()), Some(record)) => Ok(record),
+                    (Ok(()), None) => Err(StoreError::Task("committed without a record".into())),
+                });
+            }
+            Self::Record { reply, .. } => {
+                let _ = reply.send(committed.map_err(replicate));
+            }
+            Self::Custom(task) => task.finish(committed),
+        }
+    }
+}
+
+/// A custom job, type-erased so one queue carries every result type.
 trait Task: Send {
-    /// Runs the work (and its audit insert) on the open transaction. Returns false when
-    /// an SQL error poisoned the transaction.
+    /// Runs the work on the open transaction. Returns false when an SQL error poisoned
+    /// the transaction.
     fn apply(&mut self, conn: &mut DbConnection) -> bool;
-    /// Answers the waiting request. `committed` is the fate of the transaction.
+    /// The audit entry, if the work succeeded.
+    fn audit(&self) -> Option<&NewHistory>;
     fn finish(self: Box<Self>, committed: Result<(), &StoreError>);
-    /// Answers with `error` without having run.
-    fn fail(self: Box<Self>, error: &StoreError);
 }
 
-struct Job<T, F> {
+struct Custom<T, F> {
     work: F,
-    audit: Option<NewHistory>,
+    audit: NewHistory,
     outcome: Option<Result<T, StoreError>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
+    reply: Reply<T>,
 }
 
-impl<T, F> Task for Job<T, F>
+impl<T, F> Task for Custom<T, F>
 where
     T: Send,
     F: Fn(&mut DbConnection) -> Result<T, StoreError> + Send,
 {
     fn apply(&mut self, conn: &mut DbConnection) -> bool {
-        let outcome = (self.work)(conn).and_then(|value| {
-            if let Some(entry) = &self.audit {
-                histories::insert(conn, entry)?;
-            }
-            Ok(value)
-        });
+        let outcome = (self.work)(conn);
         let healthy = !matches!(&outcome, Err(e) if e.aborts_transaction());
         self.outcome = Some(outcome);
         healthy
+    }
+
+    fn audit(&self) -> Option<&NewHistory> {
+        matches!(self.outcome, Some(Ok(_))).then_some(&self.audit)
     }
 
     fn finish(self: Box<Self>, committed: Result<(), &StoreError>) {
         let answer = match (self.outcome, committed) {
             (Some(Ok(_)), Err(error)) => Err(replicate(error)),
             (Some(outcome), _) => outcome,
-            // The transaction could not even begin (the database went away mid-replay).
+            // The transaction failed before the work ran (e.g. the database went away).
             (None, Err(error)) => Err(replicate(error)),
             (None, Ok(())) => Err(StoreError::Task("job finished without running".into())),
         };
-        // The requester may have gone (client disconnected); the write stands either way.
         let _ = self.reply.send(answer);
-    }
-
-    fn fail(self: Box<Self>, error: &StoreError) {
-        let _ = self.reply.send(Err(replicate(error)));
     }
 }
 
@@ -170,9 +236,9 @@ fn replicate(error: &StoreError) -> StoreError {
     }
 }
 
-fn run(mut receiver: mpsc::Receiver<Box<dyn Task>>, options: ConnectOptions) {
+fn run(mut receiver: mpsc::Receiver<Job>, options: ConnectOptions) {
     let mut conn: Option<DbConnection> = None;
-    let mut batch: Vec<Box<dyn Task>> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -196,76 +262,86 @@ fn run(mut receiver: mpsc::Receiver<Box<dyn Task>>, options: ConnectOptions) {
     tracing::debug!("writer stopped: queue closed and drained");
 }
 
-fn process(
-    slot: &mut Option<DbConnection>,
-    options: &ConnectOptions,
-    batch: &mut Vec<Box<dyn Task>>,
-) {
+fn process(slot: &mut Option<DbConnection>, options: &ConnectOptions, batch: &mut Vec<Job>) {
     if slot.is_none() {
         match options.connect() {
             Ok(conn) => *slot = Some(conn),
             Err(error) => {
                 tracing::warn!(%error, "writer cannot connect to the database");
                 let error = StoreError::Unavailable(error.to_string());
-                batch.drain(..).for_each(|job| job.fail(&error));
+                batch.drain(..).for_each(|job| job.finish(Err(&error)));
                 return;
             }
         }
     }
     let Some(conn) = slot.as_mut() else { return };
 
-    match run_together(conn, batch) {
-        Ok(()) => batch.drain(..).for_each(|job| job.finish(Ok(()))),
-        Err(error) if matches!(error, StoreError::Unavailable(_)) => {
-            tracing::warn!(%error, batch = batch.len(), "writer lost the database; reconnecting next batch");
-            *slot = None;
-            batch.drain(..).for_each(|job| job.fail(&error));
+    let error = match run_batch(conn, batch) {
+        Ok(()) => {
+            batch.drain(..).for_each(|job| job.finish(Ok(())));
+            return;
         }
-        Err(error) => {
-            tracing::warn!(%error, batch = batch.len(), "batch failed; replaying its jobs one by one");
-            for mut job in batch.drain(..) {
-                let committed = run_alone(conn, job.as_mut());
-                job.finish(committed.as_ref().map(|_| ()));
-            }
-        }
-    }
-}
-
-/// The fast path: every job in one transaction, one commit.
-fn run_together(conn: &mut DbConnection, batch: &mut [Box<dyn Task>]) -> Result<(), StoreError> {
-    begin(conn)?;
-    if batch.iter_mut().all(|job| job.apply(conn)) {
-        match conn.batch_execute("COMMIT") {
-            Ok(()) => return Ok(()),
-            Err(error) => {
-                rollback(conn);
-                return Err(error.into());
-            }
-        }
-    }
-    rollback(conn);
+        Err(error) => error,
+    };
     // Distinguish a lost connection (fail everyone fast) from one bad job (replay).
-    match conn.batch_execute("SELECT 1") {
-        Ok(()) => Err(StoreError::Task("a job in the batch failed".into())),
-        Err(error) => Err(StoreError::Unavailable(error.to_string())),
+    let lost = match &error {
+        StoreError::Unavailable(_) => true,
+        _ => conn.batch_execute("SELECT 1").is_err(),
+    };
+    if lost {
+        tracing::warn!(%error, batch = batch.len(), "writer lost the database; reconnecting next batch");
+        *slot = None;
+        let error = StoreError::Unavailable(error.to_string());
+        batch.drain(..).for_each(|job| job.finish(Err(&error)));
+    } else if batch.len() == 1 {
+        batch.drain(..).for_each(|job| job.finish(Err(&error)));
+    } else {
+        tracing::warn!(%error, batch = batch.len(), "batch failed; replaying its jobs one by one");
+        for mut job in batch.drain(..) {
+            let committed = run_batch(conn, std::slice::from_mut(&mut job));
+            job.finish(committed.as_ref().map(|_| ()));
+        }
     }
 }
 
-fn run_alone(conn: &mut DbConnection, job: &mut dyn Task) -> Result<(), StoreError> {
+/// The batch in one transaction, committed once.
+fn run_batch(conn: &mut DbConnection, batch: &mut [Job]) -> Result<(), StoreError> {
     begin(conn)?;
-    if job.apply(conn) {
-        match conn.batch_execute("COMMIT") {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                rollback(conn);
-                Err(error.into())
-            }
-        }
-    } else {
+    let written = write(conn, batch).and_then(|()| Ok(conn.batch_execute("COMMIT")?));
+    if written.is_err() {
         rollback(conn);
-        // The job holds its own error; nothing was committed, which is all `finish` needs.
-        Ok(())
     }
+    written
+}
+
+/// Custom work first (it may fail without poisoning the transaction: a stale
+/// precondition writes nothing and no audit entry), then every new record in one
+/// INSERT, then every audit entry in one INSERT.
+fn write(conn: &mut DbConnection, batch: &mut [Job]) -> Result<(), StoreError> {
+    for job in batch.iter_mut() {
+        if let Job::Custom(task) = job
+            && !task.apply(conn)
+        {
+            return Err(StoreError::Task("a job in the batch failed".into()));
+        }
+    }
+
+    let new: Vec<&Jumbled> = batch
+        .iter()
+        .filter_map(|job| match job {
+            Job::Create { new, .. } => Some(new),
+            _ => None,
+        })
+        .collect();
+    let mut records = randomizes::insert_many(conn, &new)?.into_iter();
+    for job in batch.iter_mut() {
+        if let Job::Create { record, .. } = job {
+            *record = records.next();
+        }
+    }
+
+    let entries: Vec<&NewHistory> = batch.iter().filter_map(Job::audit).collect();
+    histories::insert_many(conn, &entries)
 }
 
 fn begin(conn: &mut DbConnection) -> Result<(), StoreError> {
@@ -281,5 +357,191 @@ fn begin(conn: &mut DbConnection) -> Result<(), StoreError> {
 fn rollback(conn: &mut DbConnection) {
     if let Err(error) = conn.batch_execute("ROLLBACK") {
         tracing::warn!(%error, "rollback failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use diesel::prelude::*;
+
+    use super::*;
+    use crate::config::SqliteSynchronous;
+    use crate::db::{DatabaseUrl, migrations, schema};
+
+    fn sqlite(dir: &tempfile::TempDir) -> (ConnectOptions, DbConnection) {
+        let url = DatabaseUrl::parse(&dir.path().join("w.sqlite3").display().to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let options = ConnectOptions {
+            url,
+            timeout: Duration::from_secs(2),
+            sqlite_synchronous: SqliteSynchronous::Full,
+        };
+        migrations::run_pending(&options, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+        let conn = options.connect().unwrap_or_else(|e| panic!("{e}"));
+        (options, conn)
+    }
+
+    fn entry(request_id: &str) -> NewHistory {
+        NewHistory {
+            request_id: request_id.into(),
+            method: "POST".into(),
+            path: "/api/randomizes".into(),
+            query: None,
+            status: 201,
+            duration_ms: 0.5,
+            client_ip: None,
+            user_agent: None,
+            subject: None,
+            created: crate::db::now(),
+        }
+    }
+
+    fn create(
+        word: &str,
+        jumble: &str,
+        at: chrono::NaiveDateTime,
+    ) -> (Job, oneshot::Receiver<Result<Randomize, StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        let new = Jumbled {
+            original: word.into(),
+            jumbled: jumble.into(),
+            at,
+        };
+        let job = Job::Create {
+            new,
+            audit: entry(&format!("create-{word}-{jumble}")),
+            record: None,
+            reply,
+        };
+        (job, answer)
+    }
+
+    fn custom(
+        request_id: &str,
+        work: impl Fn(&mut DbConnection) -> Result<(), StoreError> + Send + 'static,
+    ) -> (Job, oneshot::Receiver<Result<(), StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        let task = Custom {
+            work,
+            audit: entry(request_id),
+            outcome: None,
+            reply,
+        };
+        (Job::Custom(Box::new(task)), answer)
+    }
+
+    fn audited(conn: &mut DbConnection) -> Vec<String> {
+        schema::histories::table
+            .select(schema::histories::request_id)
+            .order(schema::histories::request_id)
+            .load(conn)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn one_batch_answers_every_create_with_its_own_record_even_identical_ones() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (options, mut conn) = sqlite(&dir);
+        let at = crate::db::now();
+        let (jobs, answers): (Vec<_>, Vec<_>) = [
+            ("alpha", "lapha"),
+            ("bravo", "vorab"),
+            ("alpha", "lapha"),
+            ("alpha", "hapla"),
+        ]
+        .into_iter()
+        .map(|(word, jumble)| create(word, jumble, at))
+        .unzip();
+        let mut batch = jobs;
+        let (record_reply, recorded) = oneshot::channel();
+        batch.push(Job::Record {
+            audit: entry("read"),
+            reply: record_reply,
+        });
+
+        process(
+            &mut Some(options.connect().unwrap_or_else(|e| panic!("{e}"))),
+            &options,
+            &mut batch,
+        );
+
+        let records: Vec<Randomize> = answers
+            .into_iter()
+            .map(|mut a| {
+                a.try_recv()
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        let words: Vec<(&str, &str)> = records
+            .iter()
+            .map(|r| (r.original.as_str(), r.jumbled.as_str()))
+            .collect();
+        assert_eq!(
+            words,
+            [
+                ("alpha", "lapha"),
+                ("bravo", "vorab"),
+                ("alpha", "lapha"),
+                ("alpha", "hapla")
+            ]
+        );
+        let mut ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "every request got its own row");
+        assert!(matches!(recorded.blocking_recv(), Ok(Ok(()))));
+        assert_eq!(audited(&mut conn).len(), 5);
+    }
+
+    #[test]
+    fn a_failing_job_fails_alone_and_writes_no_audit_entry() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (options, mut conn) = sqlite(&dir);
+        let (ok, created) = create("kept", "ptek", crate::db::now());
+        let (broken, broke) = custom("broken", |conn| {
+            Ok(conn.batch_execute("INSERT INTO no_such_table VALUES (1)")?)
+        });
+        let (missing, not_found) = custom("missing", |_| Err(StoreError::NotFound));
+        let (fine, done) = custom("fine", |_| Ok(()));
+        let mut batch = vec![ok, broken, missing, fine];
+
+        process(
+            &mut Some(options.connect().unwrap_or_else(|e| panic!("{e}"))),
+            &options,
+            &mut batch,
+        );
+
+        assert!(matches!(created.blocking_recv(), Ok(Ok(r)) if r.original == "kept"));
+        assert!(matches!(
+            broke.blocking_recv(),
+            Ok(Err(StoreError::Query(_)))
+        ));
+        assert!(matches!(
+            not_found.blocking_recv(),
+            Ok(Err(StoreError::NotFound))
+        ));
+        assert!(matches!(done.blocking_recv(), Ok(Ok(()))));
+        assert_eq!(audited(&mut conn), ["create-kept-ptek", "fine"]);
+    }
+
+    #[test]
+    fn an_unreachable_database_fails_the_batch_as_unavailable() {
+        let options = ConnectOptions {
+            url: DatabaseUrl::parse("postgres://nobody@127.0.0.1:1/none")
+                .unwrap_or_else(|e| panic!("{e}")),
+            timeout: Duration::from_secs(2),
+            sqlite_synchronous: SqliteSynchronous::Full,
+        };
+        let (job, answer) = create("lost", "stol", crate::db::now());
+
+        process(&mut None, &options, &mut vec![job]);
+
+        assert!(matches!(
+            answer.blocking_recv(),
+            Ok(Err(StoreError::Unavailable(_)))
+        ));
     }
 }

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use randomize::db::histories::NewHistory;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{Backend, MIGRATIONS, TestDb};
 
 both_backends!(
     migrate_status_and_revert_round_trip,
@@ -38,43 +38,42 @@ async fn migrate_status_and_revert_round_trip(backend: Backend) {
     let db = TestDb::new(backend);
     let dir = tempfile::tempdir().unwrap();
 
-    assert!(run(&dir, &db, &["migrate", "--status"]).ends_with("0 applied, 2 pending\n"));
+    let total = MIGRATIONS.len();
+    assert!(
+        run(&dir, &db, &["migrate", "--status"])
+            .ends_with(&format!("0 applied, {total} pending\n"))
+    );
     let applied = run(&dir, &db, &["migrate"]);
-    assert!(
-        applied.contains("applied  2026-11-22-000001_create_randomizes\n"),
-        "{applied}"
-    );
-    assert!(
-        applied.contains("applied  2026-11-22-000002_create_histories\n"),
-        "{applied}"
-    );
+    for name in MIGRATIONS {
+        assert!(applied.contains(&format!("applied  {name}\n")), "{applied}");
+    }
     assert!(run(&dir, &db, &["migrate"]).contains("0 migration(s) applied"));
     let status = run(&dir, &db, &["migrate", "--status"]);
     assert!(
-        status.contains("applied  2026-11-22-000002_create_histories")
-            && status.ends_with("2 applied, 0 pending\n"),
+        status.ends_with(&format!("{total} applied, 0 pending\n")),
         "{status}"
     );
 
-    // Every down.sql works: revert everything, then apply it all again.
-    assert_eq!(
-        run(&dir, &db, &["migrate", "--revert"]),
-        "reverted 2026-11-22-000002_create_histories\n"
-    );
-    assert!(run(&dir, &db, &["migrate", "--status"]).ends_with("1 applied, 1 pending\n"));
-    assert_eq!(
-        run(&dir, &db, &["migrate", "--revert"]),
-        "reverted 2026-11-22-000001_create_randomizes\n"
-    );
+    // Every down.sql works: revert everything, newest first, then apply it all again.
+    for (left, name) in MIGRATIONS.iter().enumerate().rev() {
+        assert_eq!(
+            run(&dir, &db, &["migrate", "--revert"]),
+            format!("reverted {name}\n")
+        );
+        assert!(
+            run(&dir, &db, &["migrate", "--status"])
+                .ends_with(&format!("{left} applied, {} pending\n", total - left))
+        );
+    }
     assert_eq!(
         run(&dir, &db, &["migrate", "--revert"]),
         "nothing to revert\n"
     );
-    assert!(run(&dir, &db, &["migrate"]).contains("2 migration(s) applied"));
+    assert!(run(&dir, &db, &["migrate"]).contains(&format!("{total} migration(s) applied")));
 }
 
 async fn schema_rs_matches_the_migrations(backend: Backend) {
-    use randomize::db::schema::{histories, randomizes};
+    use randomize::db::schema::{histories, randomizes, randomizes_count};
     let db = TestDb::new(backend);
     db.migrate();
     let mut conn = db.connect();
@@ -102,10 +101,8 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         subject: Some("s".into()),
         created: at,
     };
-    diesel::insert_into(histories::table)
-        .values(&entry)
-        .execute(&mut conn)
-        .unwrap();
+    // The writer's hand-written multi-row INSERT: its column list must match too.
+    randomize::db::histories::insert_many(&mut conn, &[&entry]).unwrap();
 
     // Reading every column through schema.rs fails if a name or type disagrees.
     let record: (
@@ -143,6 +140,12 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         .first(&mut conn)
         .unwrap();
     assert_eq!((row.5, row.6, row.10), (200, 1.5, at));
+
+    let counted: (i32, i64) = randomizes_count::table
+        .select(randomizes_count::all_columns)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(counted, (1, 1), "the trigger counted the insert");
 }
 
 #[test]
@@ -179,7 +182,8 @@ fn concurrent_migrations_on_postgres_apply_each_migration_once() {
             .count();
     }
     assert_eq!(
-        applied_lines, 2,
+        applied_lines,
+        MIGRATIONS.len(),
         "each migration applied by exactly one process"
     );
     #[derive(QueryableByName)]
@@ -191,7 +195,7 @@ fn concurrent_migrations_on_postgres_apply_each_migration_once() {
     let count: Count = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
         .get_result(&mut conn)
         .unwrap();
-    assert_eq!(count.n, 2);
+    assert_eq!(count.n, MIGRATIONS.len() as i64);
 }
 
 #[test]

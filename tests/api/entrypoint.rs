@@ -8,7 +8,7 @@ use diesel::RunQueryDsl;
 use diesel::sql_types::BigInt;
 use tokio::process::Command;
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{Backend, MIGRATIONS, TestDb};
 use crate::process::Process;
 
 /// `sh entrypoint.sh ARGS…` with the built binary first on PATH.
@@ -77,7 +77,7 @@ async fn serves_after_migrating(backend: Backend) {
     let comm = std::fs::read_to_string(format!("/proc/{}/comm", server.pid)).unwrap();
     assert_eq!(comm.trim(), "randomize", "exec replaced the shell");
     assert_eq!(ready(port).await, 200);
-    assert_eq!(applied_migrations(&db), 2);
+    assert_eq!(applied_migrations(&db), MIGRATIONS.len() as i64);
 
     server.signal("TERM");
     let (status, output) = server.exit().await;
@@ -150,10 +150,10 @@ async fn three_replicas_start_together_on_postgres() {
     applied_by_each.sort();
     assert_eq!(
         applied_by_each,
-        ["0", "0", "2"],
+        ["0", "0", &MIGRATIONS.len().to_string()],
         "exactly one replica migrated"
     );
-    assert_eq!(applied_migrations(&db), 2);
+    assert_eq!(applied_migrations(&db), MIGRATIONS.len() as i64);
 
     for replica in &replicas {
         replica.signal("TERM");

@@ -12,6 +12,13 @@ use randomize::db::{ConnectOptions, DatabaseUrl, DbConnection, migrations};
 use randomize::startup::Application;
 use serde_json::Value;
 
+/// Every migration, oldest first (the same names in both backends' folders).
+pub const MIGRATIONS: [&str; 3] = [
+    "2026-11-22-000001_create_randomizes",
+    "2026-11-22-000002_create_histories",
+    "2026-11-23-051804_count_randomizes",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -76,7 +83,7 @@ impl TestDb {
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default()
                     .as_secs();
-                let schema = format!("rt_{now}_{}", uuid::Uuid::new_v4().simple());
+                let schema = format!("rt_{now}_{}", uuid::Uuid::now_v7().simple());
                 diesel::sql_query(format!("CREATE SCHEMA {schema}"))
                     .execute(&mut admin)
                     .expect("create schema");

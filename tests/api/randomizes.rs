@@ -1,5 +1,6 @@
 //! The records API (SPEC §2): create, read, list, replace, delete.
 
+use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -12,6 +13,7 @@ both_backends!(
     unknown_or_malformed_id_is_404,
     list_is_newest_first_with_pagination_headers,
     page_past_the_end_is_an_empty_array,
+    unfiltered_total_stays_exact_whoever_writes,
     list_filter_is_case_insensitive_and_wildcards_are_literal,
     list_rejects_bad_paging,
     put_rejumbles_keeps_created_and_changes_etag,
@@ -192,6 +194,43 @@ async fn list_is_newest_first_with_pagination_headers(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(default.len(), 3);
+}
+
+/// The unfiltered total comes from a trigger-kept counter, not a scan: it must follow
+/// batched creates, deletes, and rows written behind the service's back.
+async fn unfiltered_total_stays_exact_whoever_writes(backend: Backend) {
+    let app = std::sync::Arc::new(spawn_app(backend).await);
+    let total = |response: &reqwest::Response| -> i64 {
+        let pagination: Value =
+            serde_json::from_str(&header(response, "x-pagination").unwrap()).unwrap();
+        pagination["total"].as_i64().unwrap()
+    };
+    let mut creating = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let app = app.clone();
+        creating.spawn(async move { app.create(&format!("w{n}")).await });
+    }
+    let created = creating.join_all().await;
+    assert_eq!(total(&app.get("/api/randomizes").await), 20);
+
+    for record in &created[..3] {
+        let response = app
+            .client
+            .delete(app.url(&format!("/api/randomizes/{}", record["id"])))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    diesel::sql_query(
+        "INSERT INTO randomizes (original, original_folded, jumbled, created, updated) \
+         VALUES ('x', 'x', 'x', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    )
+    .execute(&mut app.db.connect())
+    .unwrap();
+
+    assert_eq!(total(&app.get("/api/randomizes").await), 18);
+    assert_eq!(app.db.count_randomizes(), 18);
 }
 
 async fn page_past_the_end_is_an_empty_array(backend: Backend) {
