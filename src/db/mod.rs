@@ -160,29 +160,13 @@ pub fn ping(options: &ConnectOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `INSERT INTO {target} VALUES (…), (…), …`: `rows` groups of `columns` placeholders in
-/// the connection's syntax (`?` for SQLite, `$n` for PostgreSQL). Hand-built because
-/// diesel's typed multi-row INSERT is not available for SQLite through `MultiConnection`.
-fn multi_row_insert(conn: &DbConnection, target: &str, columns: usize, rows: usize) -> String {
-    use std::fmt::Write;
-    let numbered = matches!(conn, DbConnection::Postgres(_));
-    let mut sql = String::with_capacity(target.len() + 24 + rows * columns * 6);
-    let _ = write!(sql, "INSERT INTO {target} VALUES ");
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..columns {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            if numbered {
-                let _ = write!(sql, "${}", row * columns + column + 1);
-            } else {
-                sql.push('?');
-            }
-        }
-        sql.push(')');
-    }
-    sql
+/// SQLite's `INSERT INTO {target} VALUES (?, …), (?, …), …` for `rows` rows of `columns`.
+/// Hand-built because diesel's typed multi-row INSERT is not available for SQLite
+/// through `MultiConnection`. (PostgreSQL binds one array per column instead: see
+/// `UNNEST` in the callers.)
+fn sqlite_multi_row_insert(target: &str, columns: usize, rows: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    format!("INSERT INTO {target} VALUES {}", vec![row; rows].join(", "))
 }
 
 /// `%`, `_` and `\` match themselves in a LIKE pattern built from user input.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text, Timestamp};
+use diesel::sql_types::{Array, Integer, Text, Timestamp};
 
 use super::schema::randomizes::dsl::*;
 use super::{DbConnection, StoreError, escape_like};
@@ -59,26 +59,43 @@ pub fn insert_many(
     if new.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "{} RETURNING id, original, jumbled, version, created, updated",
-        super::multi_row_insert(
-            conn,
-            "randomizes (original, original_folded, jumbled, version, created, updated)",
-            6,
-            new.len(),
+    const TARGET: &str =
+        "randomizes (original, original_folded, jumbled, version, created, updated)";
+    const RETURNING: &str = "RETURNING id, original, jumbled, version, created, updated";
+    let inserted: Vec<Randomize> = match conn {
+        // One array per column (see `histories::insert_many`).
+        DbConnection::Postgres(pg) => diesel::sql_query(format!(
+            "INSERT INTO {TARGET} SELECT o, f, j, 1, c, c \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamp[]) AS t (o, f, j, c) \
+             {RETURNING}"
+        ))
+        .bind::<Array<Text>, _>(new.iter().map(|n| n.original.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            new.iter()
+                .map(|n| n.original.to_lowercase())
+                .collect::<Vec<_>>(),
         )
-    );
-    let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
-    for n in new {
-        query = query
-            .bind::<Text, _>(&n.original)
-            .bind::<Text, _>(n.original.to_lowercase())
-            .bind::<Text, _>(&n.jumbled)
-            .bind::<Integer, _>(1)
-            .bind::<Timestamp, _>(n.at)
-            .bind::<Timestamp, _>(n.at);
-    }
-    let inserted: Vec<Randomize> = query.load(conn)?;
+        .bind::<Array<Text>, _>(new.iter().map(|n| n.jumbled.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Timestamp>, _>(new.iter().map(|n| n.at).collect::<Vec<_>>())
+        .load(pg)?,
+        DbConnection::Sqlite(sqlite) => {
+            let sql = format!(
+                "{} {RETURNING}",
+                super::sqlite_multi_row_insert(TARGET, 6, new.len())
+            );
+            let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+            for n in new {
+                query = query
+                    .bind::<Text, _>(&n.original)
+                    .bind::<Text, _>(n.original.to_lowercase())
+                    .bind::<Text, _>(&n.jumbled)
+                    .bind::<Integer, _>(1)
+                    .bind::<Timestamp, _>(n.at)
+                    .bind::<Timestamp, _>(n.at);
+            }
+            query.load(sqlite)?
+        }
+    };
 
     // Neither backend promises RETURNING rows in VALUES order (SQLite documents it as
     // arbitrary), so rows are matched back by content. Rows with equal content differ

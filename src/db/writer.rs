@@ -6,8 +6,8 @@
 //! one fsync therefore acknowledges a whole batch, which is where durable throughput
 //! comes from; and since it is the only writer, SQLite never reports "database is locked"
 //! between our own requests. Within the transaction the batch's new records are one
-//! multi-row INSERT and its audit entries another, so a batch costs a handful of
-//! statements (round trips, on PostgreSQL) however many requests it carries.
+//! INSERT and its audit entries another, so a batch costs a handful of statements
+//! (round trips, on PostgreSQL) however many requests it carries.
 //!
 //! A job that fails with an SQL error must not take the others down: the batch is rolled
 //! back and its jobs are replayed one transaction each, so only the faulty job fails.
@@ -27,8 +27,8 @@ use super::histories::{self, NewHistory};
 use super::randomizes::{self, Jumbled, Randomize};
 
 /// Large enough to amortise an fsync over many requests, small enough that one batch's
-/// transaction stays short and its multi-row INSERTs stay far below the bind-parameter
-/// limits (512 × 10 audit columns; SQLite allows 32,766, PostgreSQL 65,535).
+/// transaction stays short and SQLite's multi-row INSERTs stay far below its
+/// bind-parameter limit (512 × 10 audit columns; SQLite allows 32,766).
 const MAX_BATCH: usize = 512;
 /// Queue bound: beyond it, requests wait to enqueue (backpressure), never dropped.
 const QUEUE_CAPACITY: usize = 8192;
