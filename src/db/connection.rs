@@ -102,9 +102,16 @@ impl r2d2::ManageConnection for Manager {
         self.0.connect()
     }
 
+    /// Run on every checkout. A PostgreSQL connection may have died while idle (server
+    /// restart, failover), so it is asked; an open SQLite file handle cannot, so the
+    /// read path does not pay for a query it does not need.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
-            .map_err(ConnectionError::CouldntSetupConfiguration)
+        match conn {
+            DbConnection::Postgres(_) => conn
+                .batch_execute("SELECT 1")
+                .map_err(ConnectionError::CouldntSetupConfiguration),
+            DbConnection::Sqlite(_) => Ok(()),
+        }
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {

@@ -109,7 +109,8 @@ pub struct Filter {
 type Backend = <DbConnection as Connection>::Backend;
 
 pub fn find(conn: &mut DbConnection, entry_id: i64) -> Result<History, StoreError> {
-    Ok(histories::table.find(entry_id).first(conn)?)
+    // No `.first()`: see `randomizes::find`.
+    Ok(histories::table.find(entry_id).get_result(conn)?)
 }
 
 /// One page, newest first, and the total matching `filter`.

@@ -120,7 +120,13 @@ pub fn insert_many(
 }
 
 pub fn find(conn: &mut DbConnection, record_id: i64) -> Result<Randomize, StoreError> {
-    Ok(randomizes.find(record_id).select(COLUMNS).first(conn)?)
+    // Not `.first()`: its bound `LIMIT ?` makes SQLite re-prepare the statement on every
+    // execution (the planner reads LIMIT's value, so a new binding expires the plan).
+    // A primary-key lookup needs no LIMIT.
+    Ok(randomizes
+        .find(record_id)
+        .select(COLUMNS)
+        .get_result(conn)?)
 }
 
 /// One page, newest first, and the total matching `contains` (case-insensitive,
@@ -143,7 +149,7 @@ pub fn list(
         // Kept exact by triggers (see the count_randomizes migration): no scan.
         None => super::schema::randomizes_count::table
             .select(super::schema::randomizes_count::total)
-            .first(conn)?,
+            .get_result(conn)?,
         Some(_) => filtered().count().get_result(conn)?,
     };
     let rows = filtered()
