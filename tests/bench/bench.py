@@ -123,7 +123,7 @@ def wrk(base, scenario, connections, duration, records):
 def pgbench(url, clients, duration):
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write("INSERT INTO bench_words (word) VALUES ('pgbench');\n")
-    subprocess.run(["psql", url, "-q", "-c",
+    subprocess.run(["psql", url, "-q", "-c", "SET client_min_messages = warning", "-c",
                     "CREATE TABLE IF NOT EXISTS bench_words (id bigserial PRIMARY KEY, word text NOT NULL,"
                     " created timestamp NOT NULL DEFAULT now())"], check=True)
     out = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(duration),
