@@ -89,33 +89,43 @@ fn with_connect_timeout(url: &str, timeout: Duration) -> String {
     )
 }
 
+/// A pooled read connection and what the pool needs to know about it.
+pub struct Pooled {
+    pub conn: DbConnection,
+    /// Connections opened before a read began may have died idle (a PostgreSQL restart).
+    pub opened: std::time::Instant,
+    /// It reported a lost connection: the pool closes it instead of keeping it.
+    pub lost: bool,
+}
+
 /// Opens connections by URL scheme (diesel's derived `establish` would try each backend
 /// and hide the PostgreSQL error behind "invalid connection url").
 #[derive(Debug)]
 pub struct Manager(pub ConnectOptions);
 
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = ConnectionError;
 
-    fn connect(&self) -> Result<DbConnection, ConnectionError> {
-        self.0.connect()
+    fn connect(&self) -> Result<Pooled, ConnectionError> {
+        Ok(Pooled {
+            conn: self.0.connect()?,
+            opened: std::time::Instant::now(),
+            lost: false,
+        })
     }
 
-    /// Run on every checkout. A PostgreSQL connection may have died while idle (server
-    /// restart, failover), so it is asked; an open SQLite file handle cannot, so the
-    /// read path does not pay for a query it does not need.
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
-        match conn {
-            DbConnection::Postgres(_) => conn
-                .batch_execute("SELECT 1")
-                .map_err(ConnectionError::CouldntSetupConfiguration),
-            DbConnection::Sqlite(_) => Ok(()),
-        }
+    /// Only for `Pool::get` callers that opt in; the read path does not test on
+    /// checkout (a round trip per read) but retries once it finds a connection dead.
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), ConnectionError> {
+        pooled
+            .conn
+            .batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        diesel::r2d2::R2D2Connection::is_broken(conn)
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        pooled.lost || diesel::r2d2::R2D2Connection::is_broken(&mut pooled.conn)
     }
 }
 
@@ -126,6 +136,9 @@ pub fn pool(config: &DatabaseConfig) -> Pool {
         .max_size(config.pool_size)
         .min_idle(Some(0))
         .connection_timeout(config.timeout)
+        // Not a `SELECT 1` round trip before every read: `Database::read` finds dead
+        // connections by using them, discards them and retries on another.
+        .test_on_check_out(false)
         // The server must start while the database is down (readiness says 503), so no
         // connection is opened here; r2d2 logs failures through `log`, bridged to tracing.
         .build_unchecked(Manager(ConnectOptions::from(config)))

@@ -127,17 +127,35 @@ impl Database {
 
     /// Runs `query` on a pooled connection on the blocking pool (checking out a
     /// connection blocks too, so it happens there), inside the caller's tracing span.
+    ///
+    /// A PostgreSQL connection that was idle in the pool may have died with a server
+    /// restart. Rather than testing every connection on checkout (a round trip per
+    /// read), a read that finds a connection opened before it began lost discards it and
+    /// runs again on another; reads are idempotent, and every retry closes one of those
+    /// connections, so this ends when a connection opened since answers or fails (a
+    /// real outage: 503).
     pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         actix_web::web::block(move || {
             let _entered = span.enter();
-            let mut conn = pool.get()?;
-            query(&mut conn)
+            let began = std::time::Instant::now();
+            loop {
+                let mut pooled = pool.get()?;
+                let result = query(&mut pooled.conn);
+                if let Err(StoreError::Unavailable(error)) = &result {
+                    pooled.lost = true;
+                    if pooled.opened < began && matches!(pooled.conn, DbConnection::Postgres(_)) {
+                        tracing::debug!(%error, "pooled connection lost; retrying on another");
+                        continue;
+                    }
+                }
+                return result;
+            }
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?

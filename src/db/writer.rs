@@ -263,20 +263,11 @@ fn run(mut receiver: mpsc::Receiver<Job>, options: ConnectOptions) {
 }
 
 fn process(slot: &mut Option<DbConnection>, options: &ConnectOptions, batch: &mut Vec<Job>) {
-    if slot.is_none() {
-        match options.connect() {
-            Ok(conn) => *slot = Some(conn),
-            Err(error) => {
-                tracing::warn!(%error, "writer cannot connect to the database");
-                let error = StoreError::Unavailable(error.to_string());
-                batch.drain(..).for_each(|job| job.finish(Err(&error)));
-                return;
-            }
-        }
-    }
-    let Some(conn) = slot.as_mut() else { return };
+    let Some(conn) = begun(slot, options, batch) else {
+        return;
+    };
 
-    let error = match run_batch(conn, batch) {
+    let error = match committed(conn, batch) {
         Ok(()) => {
             batch.drain(..).for_each(|job| job.finish(Ok(())));
             return;
@@ -304,9 +295,59 @@ fn process(slot: &mut Option<DbConnection>, options: &ConnectOptions, batch: &mu
     }
 }
 
+/// The writer's connection with a transaction open, or `None` once every job in the
+/// batch has been answered 503.
+///
+/// A PostgreSQL connection that died while idle (a server restart) fails at `BEGIN`, before
+/// anything of the batch reached the server, so the batch starts over once on a fresh
+/// connection instead of failing. A failure after `BEGIN` is never retried: a lost
+/// `COMMIT` reply may hide a commit that happened.
+fn begun<'a>(
+    slot: &'a mut Option<DbConnection>,
+    options: &ConnectOptions,
+    batch: &mut Vec<Job>,
+) -> Option<&'a mut DbConnection> {
+    // SQLite's BEGIN fails only on a lock held elsewhere, after busy_timeout has already
+    // waited DATABASE_TIMEOUT: retrying would double that.
+    let mut attempts = if matches!(slot, Some(DbConnection::Postgres(_))) {
+        2
+    } else {
+        1
+    };
+    let failure = loop {
+        attempts -= 1;
+        let conn = match slot {
+            Some(conn) => conn,
+            None => match options.connect() {
+                Ok(conn) => slot.insert(conn),
+                Err(error) => break StoreError::Unavailable(error.to_string()),
+            },
+        };
+        match begin(conn) {
+            Ok(()) => return slot.as_mut(),
+            Err(error) => {
+                *slot = None;
+                if attempts == 0 {
+                    break error;
+                }
+                tracing::info!(%error, "writer connection lost while idle; reconnecting");
+            }
+        }
+    };
+    tracing::warn!(error = %failure, "writer cannot reach the database");
+    let error = StoreError::Unavailable(failure.to_string());
+    batch.drain(..).for_each(|job| job.finish(Err(&error)));
+    None
+}
+
 /// The batch in one transaction, committed once.
 fn run_batch(conn: &mut DbConnection, batch: &mut [Job]) -> Result<(), StoreError> {
     begin(conn)?;
+    committed(conn, batch)
+}
+
+/// The batch's work and `COMMIT` on a connection where `BEGIN` succeeded.
+fn committed(conn: &mut DbConnection, batch: &mut [Job]) -> Result<(), StoreError> {
     let written = write(conn, batch).and_then(|()| Ok(conn.batch_execute("COMMIT")?));
     if written.is_err() {
         rollback(conn);

@@ -369,3 +369,62 @@ async fn postgres_stopped_under_load_answers_503_then_recovers_by_itself() {
     assert!(panics.is_empty(), "{panics:?}");
     assert_acknowledged_writes_present(&db, &dir, &outcome).await;
 }
+
+/// A PostgreSQL restart (or failover, or an idle-connection reaper) kills connections
+/// the service holds idle: the pool's read connections and the writer's. Neither may
+/// cost a client a failed request once the server answers again: reads retry on another
+/// connection, and the writer reconnects when `BEGIN` fails (nothing sent, nothing
+/// written).
+#[tokio::test]
+async fn connections_killed_while_idle_cost_no_failed_request() {
+    crate::helpers::init_test_logging();
+    let mut db = TestDb::new(Backend::Postgres);
+    let name = format!("idle_{}", uuid::Uuid::now_v7().simple());
+    db.url = format!("{}&application_name={name}", db.url);
+    db.migrate();
+    let config = crate::helpers::server_config(&db);
+    let app = crate::helpers::spawn_on(db, config);
+    let id = app.create("idle").await["id"].as_i64().expect("id");
+    // Several reads at once, so the pool holds more than one connection.
+    let path = format!("/api/randomizes/{id}");
+    let reads = tokio::join!(
+        app.get(&path),
+        app.get(&path),
+        app.get(&path),
+        app.get(&path)
+    );
+    for response in [reads.0, reads.1, reads.2, reads.3] {
+        assert_eq!(response.status(), 200);
+    }
+
+    let mut admin = TestDb::existing(crate::helpers::postgres_base_url()).connect();
+    #[derive(diesel::QueryableByName)]
+    struct Killed {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        killed: i64,
+    }
+    // The two-argument form waits until each backend has exited.
+    let killed: Killed = diesel::sql_query(
+        "SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) AS killed \
+         FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind::<Text, _>(&name)
+    .get_result(&mut admin)
+    .expect("terminate the service's connections");
+    assert!(killed.killed >= 2, "writer and readers: {}", killed.killed);
+
+    for _ in 0..4 {
+        let response = app.get(&path).await;
+        let status = response.status();
+        assert_eq!(status, 200, "{}", response.text().await.unwrap_or_default());
+    }
+    app.create("after").await;
+    assert_eq!(app.get("/api/randomizes?page=1").await.status(), 200);
+    let audited = app.db.histories();
+    assert_eq!(
+        audited.len(),
+        1 + 4 + 4 + 1 + 1,
+        "every request has its entry"
+    );
+    assert!(audited.iter().all(|h| h.status < 300), "{audited:?}");
+}

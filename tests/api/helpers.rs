@@ -265,7 +265,7 @@ pub fn spawn_on(db: TestDb, config: ServerConfig) -> TestApp {
     }
 }
 
-fn init_test_logging() {
+pub fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("debug")
