@@ -69,24 +69,36 @@ impl ConnectOptions {
             }
             DatabaseUrl::Postgres(_) => {
                 let url = self.url.expose_postgres().unwrap_or_default();
-                let url = with_connect_timeout(url, self.timeout);
+                let url = with_network_timeouts(url, self.timeout);
                 Ok(DbConnection::Postgres(PgConnection::establish(&url)?))
             }
         }
     }
 }
 
-/// libpq waits forever for an unresponsive host unless told otherwise; bound it by
-/// `DATABASE_TIMEOUT` (libpq's minimum is 2 s) unless the URL already says.
-fn with_connect_timeout(url: &str, timeout: Duration) -> String {
-    if url.contains("connect_timeout=") {
-        return url.to_owned();
-    }
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!(
-        "{url}{separator}connect_timeout={}",
-        timeout.as_secs().max(2)
-    )
+/// libpq waits forever for a host that stopped answering: at connect, unless
+/// `connect_timeout` is set, and on an open connection, where a query sent into a network
+/// partition would block the writer (and every request queued behind it) until the
+/// kernel gives up retransmitting, about 15 minutes later. `tcp_user_timeout` closes such
+/// a connection once sent data (or, after `keepalives_idle` of silence while awaiting an
+/// answer, a keepalive probe) stays unacknowledged that long, so requests get 503 and the
+/// next statement reconnects. A slow query on a live host is unaffected: its kernel
+/// acknowledges both. All three use `DATABASE_TIMEOUT`, but at least 2 s (libpq's
+/// `connect_timeout` minimum; shorter would close healthy connections on a stalled VM).
+/// Parameters already in the URL win.
+fn with_network_timeouts(url: &str, timeout: Duration) -> String {
+    let timeout = timeout.max(Duration::from_secs(2));
+    let mut url = url.to_owned();
+    let mut add = |name: &str, value: u128| {
+        if !url.contains(&format!("{name}=")) {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            url = format!("{url}{separator}{name}={value}");
+        }
+    };
+    add("connect_timeout", u128::from(timeout.as_secs()));
+    add("keepalives_idle", u128::from(timeout.as_secs()));
+    add("tcp_user_timeout", timeout.as_millis());
+    url
 }
 
 /// A pooled read connection and what the pool needs to know about it.
@@ -149,19 +161,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn connect_timeout_is_added_once() {
+    fn network_timeouts_are_added_once() {
         let t = Duration::from_secs(3);
         assert_eq!(
-            with_connect_timeout("postgres://h/db", t),
-            "postgres://h/db?connect_timeout=3"
+            with_network_timeouts("postgres://h/db", t),
+            "postgres://h/db?connect_timeout=3&keepalives_idle=3&tcp_user_timeout=3000"
         );
         assert_eq!(
-            with_connect_timeout("postgres://h/db?options=x", Duration::from_millis(100)),
-            "postgres://h/db?options=x&connect_timeout=2"
+            with_network_timeouts("postgres://h/db?options=x", Duration::from_millis(100)),
+            "postgres://h/db?options=x&connect_timeout=2&keepalives_idle=2&tcp_user_timeout=2000"
         );
         assert_eq!(
-            with_connect_timeout("postgres://h/db?connect_timeout=9", t),
-            "postgres://h/db?connect_timeout=9"
+            with_network_timeouts("postgres://h/db?connect_timeout=9&tcp_user_timeout=0", t),
+            "postgres://h/db?connect_timeout=9&tcp_user_timeout=0&keepalives_idle=3"
         );
     }
 }
