@@ -147,9 +147,12 @@ impl Database {
             loop {
                 let mut pooled = pool.get()?;
                 let result = query(&mut pooled.conn);
-                if let Err(StoreError::Unavailable(error)) = &result {
+                // On SQLite, unavailable means a lock wait timed out; the file handle is fine.
+                if let (Err(StoreError::Unavailable(error)), DbConnection::Postgres(_)) =
+                    (&result, &pooled.conn)
+                {
                     pooled.lost = true;
-                    if pooled.opened < began && matches!(pooled.conn, DbConnection::Postgres(_)) {
+                    if pooled.opened < began {
                         tracing::debug!(%error, "pooled connection lost; retrying on another");
                         continue;
                     }

@@ -100,21 +100,28 @@ pub fn insert_many(
     // Neither backend promises RETURNING rows in VALUES order (SQLite documents it as
     // arbitrary), so rows are matched back by content. Rows with equal content differ
     // only in id, and either of them is a correct answer to either request.
-    let mut by_content: HashMap<(String, String, NaiveDateTime), Vec<Randomize>> = HashMap::new();
-    for record in inserted {
-        let key = (
-            record.original.clone(),
-            record.jumbled.clone(),
-            record.created,
-        );
-        by_content.entry(key).or_default().push(record);
+    let mut waiting: HashMap<(&str, &str, NaiveDateTime), Vec<usize>> = HashMap::new();
+    for (index, n) in new.iter().enumerate() {
+        let key = (n.original.as_str(), n.jumbled.as_str(), n.at);
+        waiting.entry(key).or_default().push(index);
     }
-    new.iter()
-        .map(|n| {
-            by_content
-                .get_mut(&(n.original.clone(), n.jumbled.clone(), n.at))
-                .and_then(Vec::pop)
-                .ok_or_else(|| StoreError::Task("an inserted record did not come back".into()))
+    let targets: Vec<Option<usize>> = inserted
+        .iter()
+        .map(|r| {
+            let key = (r.original.as_str(), r.jumbled.as_str(), r.created);
+            waiting.get_mut(&key).and_then(Vec::pop)
+        })
+        .collect();
+    let mut records: Vec<Option<Randomize>> = vec![None; new.len()];
+    for (record, target) in inserted.into_iter().zip(targets) {
+        if let Some(index) = target {
+            records[index] = Some(record);
+        }
+    }
+    records
+        .into_iter()
+        .map(|record| {
+            record.ok_or_else(|| StoreError::Task("an inserted record did not come back".into()))
         })
         .collect()
 }

@@ -1,5 +1,6 @@
 // The tables as both migration folders create them. Kept by hand in diesel's
-// `print-schema` form; `schema_rs_matches_the_migrations` (tests/api/cli.rs) checks it against the migrated databases.
+// `print-schema` form; `schema_rs_matches_the_migrations` (tests/api/cli.rs) checks it
+// against the migrated databases.
 
 diesel::table! {
     randomizes (id) {
