@@ -3,6 +3,7 @@
 //! Queries are plain sync functions taking `&mut DbConnection`. Reads run on the pool
 //! (`Database::read`); every write goes through the single writer (`Database::write`).
 
+pub mod batch;
 mod connection;
 pub mod histories;
 pub mod migrations;
@@ -179,15 +180,6 @@ pub fn ping(options: &ConnectOptions) -> anyhow::Result<()> {
     let mut conn = options.connect()?;
     conn.batch_execute("SELECT 1")?;
     Ok(())
-}
-
-/// SQLite's `INSERT INTO {target} VALUES (?, …), (?, …), …` for `rows` rows of `columns`.
-/// Hand-built because diesel's typed multi-row INSERT is not available for SQLite
-/// through `MultiConnection`. (PostgreSQL binds one array per column instead: see
-/// `UNNEST` in the callers.)
-fn sqlite_multi_row_insert(target: &str, columns: usize, rows: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    format!("INSERT INTO {target} VALUES {}", vec![row; rows].join(", "))
 }
 
 /// `%`, `_` and `\` match themselves in a LIKE pattern built from user input.

@@ -1,10 +1,7 @@
 //! Queries on `randomizes`.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Integer, Text, Timestamp};
 
 use super::schema::randomizes::dsl::*;
 use super::{DbConnection, StoreError, escape_like};
@@ -49,81 +46,6 @@ pub enum Precondition {
     None,
     /// The record's version must be one of these (possibly none: always stale).
     VersionIn(Vec<i32>),
-}
-
-/// One multi-row INSERT for all of `new`; the records come back in the order of `new`.
-pub fn insert_many(
-    conn: &mut DbConnection,
-    new: &[&Jumbled],
-) -> Result<Vec<Randomize>, StoreError> {
-    if new.is_empty() {
-        return Ok(Vec::new());
-    }
-    const TARGET: &str =
-        "randomizes (original, original_folded, jumbled, version, created, updated)";
-    const RETURNING: &str = "RETURNING id, original, jumbled, version, created, updated";
-    let inserted: Vec<Randomize> = match conn {
-        // One array per column (see `histories::insert_many`).
-        DbConnection::Postgres(pg) => diesel::sql_query(format!(
-            "INSERT INTO {TARGET} SELECT o, f, j, 1, c, c \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamp[]) AS t (o, f, j, c) \
-             {RETURNING}"
-        ))
-        .bind::<Array<Text>, _>(new.iter().map(|n| n.original.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(
-            new.iter()
-                .map(|n| n.original.to_lowercase())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Text>, _>(new.iter().map(|n| n.jumbled.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Timestamp>, _>(new.iter().map(|n| n.at).collect::<Vec<_>>())
-        .load(pg)?,
-        DbConnection::Sqlite(sqlite) => {
-            let sql = format!(
-                "{} {RETURNING}",
-                super::sqlite_multi_row_insert(TARGET, 6, new.len())
-            );
-            let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
-            for n in new {
-                query = query
-                    .bind::<Text, _>(&n.original)
-                    .bind::<Text, _>(n.original.to_lowercase())
-                    .bind::<Text, _>(&n.jumbled)
-                    .bind::<Integer, _>(1)
-                    .bind::<Timestamp, _>(n.at)
-                    .bind::<Timestamp, _>(n.at);
-            }
-            query.load(sqlite)?
-        }
-    };
-
-    // Neither backend promises RETURNING rows in VALUES order (SQLite documents it as
-    // arbitrary), so rows are matched back by content. Rows with equal content differ
-    // only in id, and either of them is a correct answer to either request.
-    let mut waiting: HashMap<(&str, &str, NaiveDateTime), Vec<usize>> = HashMap::new();
-    for (index, n) in new.iter().enumerate() {
-        let key = (n.original.as_str(), n.jumbled.as_str(), n.at);
-        waiting.entry(key).or_default().push(index);
-    }
-    let targets: Vec<Option<usize>> = inserted
-        .iter()
-        .map(|r| {
-            let key = (r.original.as_str(), r.jumbled.as_str(), r.created);
-            waiting.get_mut(&key).and_then(Vec::pop)
-        })
-        .collect();
-    let mut records: Vec<Option<Randomize>> = vec![None; new.len()];
-    for (record, target) in inserted.into_iter().zip(targets) {
-        if let Some(index) = target {
-            records[index] = Some(record);
-        }
-    }
-    records
-        .into_iter()
-        .map(|record| {
-            record.ok_or_else(|| StoreError::Task("an inserted record did not come back".into()))
-        })
-        .collect()
 }
 
 pub fn find(conn: &mut DbConnection, record_id: i64) -> Result<Randomize, StoreError> {

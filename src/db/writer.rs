@@ -5,9 +5,10 @@
 //! in one transaction and commits once, then answers each job. With `synchronous=FULL`
 //! one fsync therefore acknowledges a whole batch, which is where durable throughput
 //! comes from; and since it is the only writer, SQLite never reports "database is locked"
-//! between our own requests. Within the transaction the batch's new records are one
-//! INSERT and its audit entries another, so a batch costs a handful of statements
-//! (round trips, on PostgreSQL) however many requests it carries.
+//! between our own requests. The batch's new records and audit entries are written by
+//! one statement per table on SQLite and one statement in all on PostgreSQL
+//! (`batch::insert`), so a batch costs the same few round trips however many requests it
+//! carries; on a busy PostgreSQL connection, one.
 //!
 //! A job that fails with an SQL error must not take the others down: the batch is rolled
 //! back and its jobs are replayed one transaction each, so only the faulty job fails.
@@ -19,12 +20,13 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use diesel::connection::SimpleConnection;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
 use super::connection::{ConnectOptions, DbConnection};
-use super::histories::{self, NewHistory};
-use super::randomizes::{self, Jumbled, Randomize};
+use super::histories::NewHistory;
+use super::randomizes::{Jumbled, Randomize};
+use super::{DatabaseUrl, StoreError, batch};
 
 /// Large enough to amortise an fsync over many requests, small enough that one batch's
 /// transaction stays short and SQLite's multi-row INSERTs stay far below its
@@ -239,8 +241,21 @@ fn replicate(error: &StoreError) -> StoreError {
 fn run(mut receiver: mpsc::Receiver<Job>, options: ConnectOptions) {
     let mut conn: Option<DbConnection> = None;
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = receiver.blocking_recv() {
-        batch.push(first);
+    loop {
+        let idle = match receiver.try_recv() {
+            Ok(job) => {
+                batch.push(job);
+                false
+            }
+            Err(TryRecvError::Empty) => match receiver.blocking_recv() {
+                Some(job) => {
+                    batch.push(job);
+                    true
+                }
+                None => break,
+            },
+            Err(TryRecvError::Disconnected) => break,
+        };
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
                 Ok(job) => batch.push(job),
@@ -249,7 +264,7 @@ fn run(mut receiver: mpsc::Receiver<Job>, options: ConnectOptions) {
         }
         let size = batch.len();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            process(&mut conn, &options, &mut batch)
+            process(&mut conn, &options, &mut batch, idle)
         }));
         if outcome.is_err() {
             // Unknown connection state after a panic: start over with a fresh one. The
@@ -262,12 +277,30 @@ fn run(mut receiver: mpsc::Receiver<Job>, options: ConnectOptions) {
     tracing::debug!("writer stopped: queue closed and drained");
 }
 
-fn process(slot: &mut Option<DbConnection>, options: &ConnectOptions, batch: &mut Vec<Job>) {
-    let Some(conn) = begun(slot, options, batch) else {
+/// Stores the batch and answers its jobs. `idle` says the writer waited for it, so the
+/// connection sat unused for a while and may have died meanwhile.
+fn process(
+    slot: &mut Option<DbConnection>,
+    options: &ConnectOptions,
+    batch: &mut Vec<Job>,
+    idle: bool,
+) {
+    // On PostgreSQL a batch of creates and audit entries is one statement, which commits
+    // on its own: one round trip instead of BEGIN, INSERT, COMMIT. Only on a connection
+    // known to be alive (new, or busy since its last commit): a connection that died
+    // while idle must fail at BEGIN, before any of the batch reached it, to be retried.
+    let one_statement = matches!(options.url, DatabaseUrl::Postgres(_))
+        && (slot.is_none() || !idle)
+        && batch.iter().all(|job| !matches!(job, Job::Custom(_)));
+    let Some(conn) = ready(slot, options, batch, !one_statement) else {
         return;
     };
-
-    let error = match committed(conn, batch) {
+    let stored = if one_statement {
+        write(conn, batch)
+    } else {
+        committed(conn, batch)
+    };
+    let error = match stored {
         Ok(()) => {
             batch.drain(..).for_each(|job| job.finish(Ok(())));
             return;
@@ -295,17 +328,18 @@ fn process(slot: &mut Option<DbConnection>, options: &ConnectOptions, batch: &mu
     }
 }
 
-/// The writer's connection with a transaction open, or `None` once every job in the
-/// batch has been answered 503.
+/// The writer's connection, with a transaction open if `transaction`, or `None` once
+/// every job in the batch has been answered 503.
 ///
 /// A PostgreSQL connection that died while idle (a server restart) fails at `BEGIN`, before
 /// anything of the batch reached the server, so the batch starts over once on a fresh
 /// connection instead of failing. A failure after `BEGIN` is never retried: a lost
 /// `COMMIT` reply may hide a commit that happened.
-fn begun<'a>(
+fn ready<'a>(
     slot: &'a mut Option<DbConnection>,
     options: &ConnectOptions,
     batch: &mut Vec<Job>,
+    transaction: bool,
 ) -> Option<&'a mut DbConnection> {
     // SQLite's BEGIN fails only on a lock held elsewhere, after busy_timeout has already
     // waited DATABASE_TIMEOUT: retrying would double that.
@@ -323,6 +357,9 @@ fn begun<'a>(
                 Err(error) => break StoreError::Unavailable(error.to_string()),
             },
         };
+        if !transaction {
+            return slot.as_mut();
+        }
         match begin(conn) {
             Ok(()) => return slot.as_mut(),
             Err(error) => {
@@ -356,8 +393,8 @@ fn committed(conn: &mut DbConnection, batch: &mut [Job]) -> Result<(), StoreErro
 }
 
 /// Custom work first (it may fail without poisoning the transaction: a stale
-/// precondition writes nothing and no audit entry), then every new record in one
-/// INSERT, then every audit entry in one INSERT.
+/// precondition writes nothing and no audit entry), then every new record and every
+/// audit entry (see `batch::insert`).
 fn write(conn: &mut DbConnection, batch: &mut [Job]) -> Result<(), StoreError> {
     for job in batch.iter_mut() {
         if let Job::Custom(task) = job
@@ -374,15 +411,14 @@ fn write(conn: &mut DbConnection, batch: &mut [Job]) -> Result<(), StoreError> {
             _ => None,
         })
         .collect();
-    let mut records = randomizes::insert_many(conn, &new)?.into_iter();
+    let entries: Vec<&NewHistory> = batch.iter().filter_map(Job::audit).collect();
+    let mut records = batch::insert(conn, &new, &entries)?.into_iter();
     for job in batch.iter_mut() {
         if let Job::Create { record, .. } = job {
             *record = records.next();
         }
     }
-
-    let entries: Vec<&NewHistory> = batch.iter().filter_map(Job::audit).collect();
-    histories::insert_many(conn, &entries)
+    Ok(())
 }
 
 fn begin(conn: &mut DbConnection) -> Result<(), StoreError> {
@@ -506,6 +542,7 @@ mod tests {
             &mut Some(options.connect().unwrap_or_else(|e| panic!("{e}"))),
             &options,
             &mut batch,
+            true,
         );
 
         let records: Vec<Randomize> = answers
@@ -553,6 +590,7 @@ mod tests {
             &mut Some(options.connect().unwrap_or_else(|e| panic!("{e}"))),
             &options,
             &mut batch,
+            true,
         );
 
         assert!(matches!(created.blocking_recv(), Ok(Ok(r)) if r.original == "kept"));
@@ -578,7 +616,7 @@ mod tests {
         };
         let (job, answer) = create("lost", "stol", crate::db::now());
 
-        process(&mut None, &options, &mut vec![job]);
+        process(&mut None, &options, &mut vec![job], false);
 
         assert!(matches!(
             answer.blocking_recv(),

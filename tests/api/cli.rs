@@ -101,8 +101,17 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         subject: Some("s".into()),
         created: at,
     };
-    // The writer's hand-written multi-row INSERT: its column list must match too.
-    randomize::db::histories::insert_many(&mut conn, &[&entry]).unwrap();
+    // The writer's hand-written batch INSERTs: their column lists must match too.
+    let new = randomize::db::randomizes::Jumbled {
+        original: "Bb".into(),
+        jumbled: "bB".into(),
+        at,
+    };
+    let created = randomize::db::batch::insert(&mut conn, &[&new], &[&entry]).unwrap();
+    assert_eq!(
+        (created[0].original.as_str(), created[0].version),
+        ("Bb", 1)
+    );
 
     // Reading every column through schema.rs fails if a name or type disagrees.
     let record: (
@@ -115,6 +124,7 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         chrono::NaiveDateTime,
     ) = randomizes::table
         .select(randomizes::all_columns)
+        .order(randomizes::id)
         .first(&mut conn)
         .unwrap();
     assert_eq!(
@@ -145,7 +155,7 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         .select(randomizes_count::all_columns)
         .first(&mut conn)
         .unwrap();
-    assert_eq!(counted, (1, 1), "the trigger counted the insert");
+    assert_eq!(counted, (1, 2), "the trigger counted both inserts");
 }
 
 #[test]

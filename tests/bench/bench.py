@@ -104,7 +104,8 @@ class Server:
         code = self.process.wait(timeout=60)
         self.log.close()
         if code != 0:
-            raise SystemExit(f"server exited {code} on SIGTERM")
+            tail = "\n".join(self.log_path.read_text().splitlines()[-20:])
+            raise SystemExit(f"server exited {code} on SIGTERM; its log ends:\n{tail}")
 
 
 def wrk(base, scenario, connections, duration, records):
