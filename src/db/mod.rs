@@ -165,11 +165,25 @@ impl Database {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Stops the writer after it has committed everything queued.
+    /// Stops the writer after it has committed everything queued, then closes the
+    /// pool's idle connections.
+    ///
+    /// Closing them here, before `main` returns, matters: otherwise the last pool handle
+    /// may be dropped by an HTTP worker thread that is still winding down while the main
+    /// thread's `exit` runs OpenSSL's cleanup, and libpq's TLS teardown racing it aborts
+    /// the process ("double free or corruption") instead of exiting 0.
     pub async fn shutdown(&self) {
         let writer = Arc::clone(&self.writer);
-        if let Err(error) = actix_web::web::block(move || writer.shutdown()).await {
-            tracing::error!(%error, "writer did not stop cleanly");
+        let pool = self.pool.clone();
+        let closed = actix_web::web::block(move || {
+            writer.shutdown();
+            // min_idle is 0, so the pool opens no replacements: this ends.
+            while let Some(mut idle) = pool.try_get() {
+                idle.lost = true;
+            }
+        });
+        if let Err(error) = closed.await {
+            tracing::error!(%error, "database connections did not close cleanly");
         }
     }
 }
@@ -197,6 +211,31 @@ pub fn escape_like(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[actix_web::test]
+    async fn shutdown_closes_the_pooled_connections() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = DatabaseUrl::parse(&dir.path().join("db.sqlite3").display().to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let db = Database::open(&DatabaseConfig {
+            url,
+            pool_size: 2,
+            timeout: std::time::Duration::from_secs(1),
+            sqlite_synchronous: crate::config::SqliteSynchronous::Full,
+        });
+        let answered = db
+            .read(|conn| {
+                use diesel::connection::SimpleConnection;
+                Ok(conn.batch_execute("SELECT 1")?)
+            })
+            .await;
+        assert!(answered.is_ok());
+        assert_eq!(db.pool_state().connections, 1);
+
+        db.shutdown().await;
+
+        assert_eq!(db.pool_state().connections, 0);
+    }
 
     #[test]
     fn like_escaping() {
