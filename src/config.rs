@@ -68,8 +68,9 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=512))]
     pub database_pool_size: u32,
-    /// Longest wait for a connection, a locked SQLite database or a PostgreSQL host that
-    /// stopped answering before answering 503 (`3s`, `500ms`; a bare number is seconds).
+    /// Longest wait for a connection, a lock held elsewhere (SQLite file, PostgreSQL
+    /// table or row) or a PostgreSQL host that stopped answering before answering 503
+    /// (`3s`, `500ms`; a bare number is seconds).
     #[arg(long, env = "DATABASE_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub database_timeout: Duration,
     /// SQLite `synchronous` pragma. FULL (default) fsyncs every commit so an acknowledged

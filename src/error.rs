@@ -149,7 +149,9 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => Self::NotFound,
             StoreError::PreconditionFailed => Self::PreconditionFailed,
-            StoreError::Unavailable(reason) => Self::Unavailable(reason),
+            StoreError::Unavailable(reason) | StoreError::Locked(reason) => {
+                Self::Unavailable(reason)
+            }
             other => Self::Internal(error_chain(&other)),
         }
     }

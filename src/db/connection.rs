@@ -24,6 +24,10 @@ pub struct ConnectOptions {
     pub url: DatabaseUrl,
     pub timeout: Duration,
     pub sqlite_synchronous: SqliteSynchronous,
+    /// PostgreSQL gives up waiting for a lock after `timeout` (`lock_timeout`), as SQLite
+    /// does through `busy_timeout`. For the serving connections: a table locked by an
+    /// operator's DDL must answer 503, not hold every request. Migrations wait instead.
+    pub bounded_lock_waits: bool,
 }
 
 impl From<&DatabaseConfig> for ConnectOptions {
@@ -32,11 +36,20 @@ impl From<&DatabaseConfig> for ConnectOptions {
             url: config.url.clone(),
             timeout: config.timeout,
             sqlite_synchronous: config.sqlite_synchronous,
+            bounded_lock_waits: false,
         }
     }
 }
 
 impl ConnectOptions {
+    /// For the connections that serve requests: the pool's and the writer's.
+    pub fn serving(config: &DatabaseConfig) -> Self {
+        Self {
+            bounded_lock_waits: true,
+            ..Self::from(config)
+        }
+    }
+
     pub fn connect(&self) -> Result<DbConnection, ConnectionError> {
         match &self.url {
             DatabaseUrl::Sqlite(path) => {
@@ -72,7 +85,15 @@ impl ConnectOptions {
             DatabaseUrl::Postgres(_) => {
                 let url = self.url.expose_postgres().unwrap_or_default();
                 let url = with_network_timeouts(url, self.timeout);
-                Ok(DbConnection::Postgres(PgConnection::establish(&url)?))
+                let mut conn = PgConnection::establish(&url)?;
+                if self.bounded_lock_waits {
+                    conn.batch_execute(&format!(
+                        "SET lock_timeout = {}",
+                        self.timeout.as_millis().max(1)
+                    ))
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                }
+                Ok(DbConnection::Postgres(conn))
             }
         }
     }
@@ -178,7 +199,7 @@ pub fn pool(config: &DatabaseConfig) -> Pool {
         .thread_pool(connecting_threads())
         // The server must start while the database is down (readiness says 503), so no
         // connection is opened here; r2d2 logs failures through `log`, bridged to tracing.
-        .build_unchecked(Manager(ConnectOptions::from(config)))
+        .build_unchecked(Manager(ConnectOptions::serving(config)))
 }
 
 #[cfg(test)]

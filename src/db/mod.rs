@@ -30,9 +30,13 @@ pub enum StoreError {
     NotFound,
     #[error("the record changed since the client last read it")]
     PreconditionFailed,
-    /// Worth retrying: pool exhausted, connection lost, database locked or shutting down.
+    /// Worth retrying: pool exhausted, connection lost or shutting down.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Worth retrying: a lock held elsewhere (another process's write, an operator's DDL)
+    /// outlasted `DATABASE_TIMEOUT`. The connection itself is fine.
+    #[error("database locked: {0}")]
+    Locked(String),
     #[error("database query failed")]
     Query(#[source] DieselError),
     #[error("database task failed: {0}")]
@@ -43,7 +47,10 @@ impl StoreError {
     /// Poisons the batch it ran in (an SQL error aborts a PostgreSQL transaction);
     /// `NotFound` and `PreconditionFailed` are decided without failing a statement.
     pub fn aborts_transaction(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Query(_) | Self::Task(_))
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Locked(_) | Self::Query(_) | Self::Task(_)
+        )
     }
 }
 
@@ -55,6 +62,8 @@ impl From<DieselError> for StoreError {
                 let message = info.message();
                 if is_unavailable(&kind, message) {
                     Self::Unavailable(message.to_owned())
+                } else if is_lock_timeout(message) {
+                    Self::Locked(message.to_owned())
                 } else {
                     Self::Query(DieselError::DatabaseError(kind, info))
                 }
@@ -72,9 +81,7 @@ impl From<r2d2::Error> for StoreError {
 }
 
 fn is_unavailable(kind: &DatabaseErrorKind, message: &str) -> bool {
-    const TRANSIENT: [&str; 7] = [
-        "database is locked",
-        "database table is locked",
+    const TRANSIENT: [&str; 5] = [
         "terminating connection",
         "server closed the connection",
         "connection to server",
@@ -85,6 +92,16 @@ fn is_unavailable(kind: &DatabaseErrorKind, message: &str) -> bool {
         kind,
         DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
     ) || TRANSIENT.iter().any(|t| message.contains(t))
+}
+
+/// SQLite after `busy_timeout`; PostgreSQL after `lock_timeout` (55P03).
+fn is_lock_timeout(message: &str) -> bool {
+    const LOCKED: [&str; 3] = [
+        "database is locked",
+        "database table is locked",
+        "canceling statement due to lock timeout",
+    ];
+    LOCKED.iter().any(|l| message.contains(l))
 }
 
 /// Timestamps are stored as UTC `TIMESTAMP` truncated to milliseconds, so what is
@@ -105,7 +122,7 @@ impl Database {
     pub fn open(config: &DatabaseConfig) -> Self {
         Self {
             pool: pool(config),
-            writer: Arc::new(Writer::start(ConnectOptions::from(config))),
+            writer: Arc::new(Writer::start(ConnectOptions::serving(config))),
             backend: config.url.backend(),
         }
     }
@@ -148,10 +165,7 @@ impl Database {
             loop {
                 let mut pooled = pool.get()?;
                 let result = query(&mut pooled.conn);
-                // On SQLite, unavailable means a lock wait timed out; the file handle is fine.
-                if let (Err(StoreError::Unavailable(error)), DbConnection::Postgres(_)) =
-                    (&result, &pooled.conn)
-                {
+                if let Err(StoreError::Unavailable(error)) = &result {
                     pooled.lost = true;
                     if pooled.opened < began {
                         tracing::debug!(%error, "pooled connection lost; retrying on another");

@@ -233,6 +233,7 @@ fn replicate(error: &StoreError) -> StoreError {
         StoreError::NotFound => StoreError::NotFound,
         StoreError::PreconditionFailed => StoreError::PreconditionFailed,
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Locked(m) => StoreError::Locked(m.clone()),
         StoreError::Query(e) => StoreError::Task(e.to_string()),
         StoreError::Task(m) => StoreError::Task(m.clone()),
     }
@@ -317,7 +318,9 @@ fn process(
         *slot = None;
         let error = StoreError::Unavailable(error.to_string());
         batch.drain(..).for_each(|job| job.finish(Err(&error)));
-    } else if batch.len() == 1 {
+    } else if matches!(error, StoreError::Locked(_)) || batch.len() == 1 {
+        // A lock held elsewhere is no job's fault: replaying one job at a time would wait
+        // DATABASE_TIMEOUT for each.
         batch.drain(..).for_each(|job| job.finish(Err(&error)));
     } else {
         tracing::warn!(%error, batch = batch.len(), "batch failed; replaying its jobs one by one");
@@ -454,6 +457,7 @@ mod tests {
             url,
             timeout: Duration::from_secs(2),
             sqlite_synchronous: SqliteSynchronous::Full,
+            bounded_lock_waits: true,
         };
         migrations::run_pending(&options, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
         let conn = options.connect().unwrap_or_else(|e| panic!("{e}"));
@@ -613,6 +617,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}")),
             timeout: Duration::from_secs(2),
             sqlite_synchronous: SqliteSynchronous::Full,
+            bounded_lock_waits: true,
         };
         let (job, answer) = create("lost", "stol", crate::db::now());
 

@@ -11,9 +11,12 @@ use diesel::RunQueryDsl;
 use diesel::sql_types::Text;
 use tokio::sync::watch;
 
+use crate::both_backends;
 use crate::helpers::{Backend, TestDb};
 use crate::process::{LIMIT, Process};
 use crate::throwaway_pg::ThrowawayPostgres;
+
+both_backends!(a_lock_held_elsewhere_answers_503_then_writes_resume);
 
 const WORKERS: usize = 16;
 const ACKS_BEFORE_FAULT: usize = 300;
@@ -427,4 +430,39 @@ async fn connections_killed_while_idle_cost_no_failed_request() {
         "every request has its entry"
     );
     assert!(audited.iter().all(|h| h.status < 300), "{audited:?}");
+}
+
+/// A lock held outside the service (another process writing the SQLite file; an
+/// operator's `LOCK TABLE` or long DDL on PostgreSQL) costs a write a 503 after
+/// `DATABASE_TIMEOUT`, not a request that hangs as long as the lock is held; and once
+/// it is released, writes succeed again on the same server.
+async fn a_lock_held_elsewhere_answers_503_then_writes_resume(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::new(backend);
+    db.migrate();
+    let mut config = crate::helpers::server_config(&db);
+    config.database.timeout = Duration::from_secs(1);
+    let app = crate::helpers::spawn_on(db, config);
+    app.create("before").await;
+
+    let mut holder = app.db.connect();
+    holder
+        .batch_execute(match backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN; LOCK TABLE histories IN EXCLUSIVE MODE",
+        })
+        .expect("take the write lock");
+    // Bounded only so that a regression fails instead of hanging the suite.
+    let blocked = tokio::time::timeout(
+        Duration::from_secs(60),
+        app.post_json(&serde_json::json!({"word": "blocked"})),
+    )
+    .await
+    .expect("an answer while the lock is held, not a hang");
+    assert_eq!(blocked.status(), 503);
+    assert!(is_retryable_problem(&blocked));
+
+    holder.batch_execute("ROLLBACK").expect("release the lock");
+    app.create("after").await;
+    assert_eq!(app.db.count_randomizes(), 2, "the 503 stored nothing");
 }
