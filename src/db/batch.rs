@@ -13,6 +13,8 @@ use chrono::NaiveDateTime;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::HasSqlType;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamp};
 
 use super::histories::NewHistory;
@@ -120,28 +122,31 @@ impl<'a> AuditArrays<'a> {
     /// `UNNEST(…)` of the ten arrays, as the next ten parameters.
     fn walk_unnest<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("UNNEST(");
-        out.push_bind_param::<Array<Text>, _>(&self.request_id)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.method)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.path)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.query)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Integer>, _>(&self.status)?;
-        out.push_sql("::int4[], ");
-        out.push_bind_param::<Array<Double>, _>(&self.duration_ms)?;
-        out.push_sql("::float8[], ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.client_ip)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.user_agent)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.subject)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Timestamp>, _>(&self.created)?;
-        out.push_sql("::timestamp[])");
-        Ok(())
+        array::<Text, _>(out, &self.request_id, "text[], ")?;
+        array::<Text, _>(out, &self.method, "text[], ")?;
+        array::<Text, _>(out, &self.path, "text[], ")?;
+        array::<Nullable<Text>, _>(out, &self.query, "text[], ")?;
+        array::<Integer, _>(out, &self.status, "int4[], ")?;
+        array::<Double, _>(out, &self.duration_ms, "float8[], ")?;
+        array::<Nullable<Text>, _>(out, &self.client_ip, "text[], ")?;
+        array::<Nullable<Text>, _>(out, &self.user_agent, "text[], ")?;
+        array::<Nullable<Text>, _>(out, &self.subject, "text[], ")?;
+        array::<Timestamp, _>(out, &self.created, "timestamp[])")
     }
+}
+
+/// One column's values as one array parameter, cast so the statement's text fixes its
+/// type, followed by `then` (the separator or closing SQL).
+fn array<'b, ST, U>(out: &mut AstPass<'_, 'b, Pg>, values: &'b [U], then: &str) -> QueryResult<()>
+where
+    ST: 'static,
+    Pg: HasSqlType<ST>,
+    U: ToSql<ST, Pg>,
+{
+    out.push_bind_param::<Array<ST>, [U]>(values)?;
+    out.push_sql("::");
+    out.push_sql(then);
+    Ok(())
 }
 
 /// `INSERT INTO histories … SELECT * FROM UNNEST(…)`: a batch of reads' audit entries.
@@ -189,15 +194,12 @@ impl QueryFragment<Pg> for PgBatch<'_> {
         out.push_sql(&format!(
             "WITH records AS (INSERT INTO {RECORD_COLUMNS} SELECT o, f, j, 1, c, c FROM UNNEST("
         ));
-        out.push_bind_param::<Array<Text>, _>(&self.original)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.folded)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.jumbled)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Timestamp>, _>(&self.at)?;
+        array::<Text, _>(&mut out, &self.original, "text[], ")?;
+        array::<Text, _>(&mut out, &self.folded, "text[], ")?;
+        array::<Text, _>(&mut out, &self.jumbled, "text[], ")?;
+        array::<Timestamp, _>(&mut out, &self.at, "timestamp[]")?;
         out.push_sql(&format!(
-            "::timestamp[]) AS t (o, f, j, c) RETURNING {RETURNING}), \
+            ") AS t (o, f, j, c) RETURNING {RETURNING}), \
              audit AS (INSERT INTO {AUDIT_COLUMNS} SELECT * FROM "
         ));
         self.audit.walk_unnest(&mut out)?;

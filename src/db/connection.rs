@@ -1,13 +1,11 @@
 //! One connection type for both backends, and the r2d2 manager that opens it.
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
-use scheduled_thread_pool::ScheduledThreadPool;
 
 use super::url::DatabaseUrl;
 use crate::config::{DatabaseConfig, SqliteSynchronous};
@@ -85,6 +83,13 @@ impl ConnectOptions {
             DatabaseUrl::Postgres(_) => {
                 let url = self.url.expose_postgres().unwrap_or_default();
                 let url = with_network_timeouts(url, self.timeout);
+                // Before libpq first sets up TLS: the first initialisation decides whether
+                // OpenSSL registers its exit handler, and this one does not. That handler
+                // tears down OpenSSL's global state while other threads (pool, writer,
+                // HTTP workers) may still be freeing their TLS state or closing a
+                // connection, which crashed processes on exit ("double free or
+                // corruption", SIGSEGV) about once in a hundred runs under load.
+                openssl_sys::init();
                 let mut conn = PgConnection::establish(&url)?;
                 if self.bounded_lock_waits {
                     conn.batch_execute(&format!(
@@ -166,28 +171,6 @@ impl r2d2::ManageConnection for Manager {
 
 pub type Pool = r2d2::Pool<Manager>;
 
-/// The threads r2d2 opens connections on, shared by every pool and never stopped.
-///
-/// r2d2's default threads stop when their pool is dropped, which happens while `main`
-/// returns. Having opened PostgreSQL connections, they hold OpenSSL per-thread state
-/// (libpq's TLS), and a thread freeing it while the main thread runs OpenSSL's exit
-/// handler corrupts the heap: the process aborted ("double free or corruption") instead
-/// of exiting 0, about once in 300 SIGTERMs here. Idle for good, these threads are
-/// simply ended with the process. (Each dropped pool leaves a no-op reaper job on them;
-/// outside tests a process has one pool.)
-fn connecting_threads() -> Arc<ScheduledThreadPool> {
-    static THREADS: OnceLock<Arc<ScheduledThreadPool>> = OnceLock::new();
-    let threads = THREADS.get_or_init(|| {
-        Arc::new(
-            ScheduledThreadPool::builder()
-                .num_threads(3)
-                .thread_name_pattern("db-connect-{}")
-                .build(),
-        )
-    });
-    Arc::clone(threads)
-}
-
 pub fn pool(config: &DatabaseConfig) -> Pool {
     r2d2::Pool::builder()
         .max_size(config.pool_size)
@@ -196,7 +179,6 @@ pub fn pool(config: &DatabaseConfig) -> Pool {
         // Not a `SELECT 1` round trip before every read: `Database::read` finds dead
         // connections by using them, discards them and retries on another.
         .test_on_check_out(false)
-        .thread_pool(connecting_threads())
         // The server must start while the database is down (readiness says 503), so no
         // connection is opened here; r2d2 logs failures through `log`, bridged to tracing.
         .build_unchecked(Manager(ConnectOptions::serving(config)))
@@ -205,17 +187,6 @@ pub fn pool(config: &DatabaseConfig) -> Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_pool_connects_on_the_same_lasting_threads() {
-        let first = connecting_threads();
-        assert!(Arc::ptr_eq(&first, &connecting_threads()));
-        drop(first);
-        assert!(
-            Arc::strong_count(&connecting_threads()) >= 2,
-            "the process keeps its own handle, so the threads never stop"
-        );
-    }
 
     #[test]
     fn network_timeouts_are_added_once() {

@@ -182,10 +182,9 @@ impl Database {
     /// Stops the writer after it has committed everything queued, then closes the
     /// pool's idle connections.
     ///
-    /// Closing them here, before `main` returns, matters: otherwise the last pool handle
-    /// may be dropped by an HTTP worker thread that is still winding down while the main
-    /// thread's `exit` runs OpenSSL's cleanup, and libpq's TLS teardown racing it aborts
-    /// the process ("double free or corruption") instead of exiting 0.
+    /// Closed here, they end their sessions before `main` returns (PostgreSQL sees a
+    /// clean goodbye), instead of whenever an HTTP worker thread that is still winding
+    /// down drops the last pool handle, or not at all.
     pub async fn shutdown(&self) {
         let writer = Arc::clone(&self.writer);
         let pool = self.pool.clone();

@@ -344,8 +344,6 @@ fn ready<'a>(
     batch: &mut Vec<Job>,
     transaction: bool,
 ) -> Option<&'a mut DbConnection> {
-    // SQLite's BEGIN fails only on a lock held elsewhere, after busy_timeout has already
-    // waited DATABASE_TIMEOUT: retrying would double that.
     let mut attempts = if matches!(slot, Some(DbConnection::Postgres(_))) {
         2
     } else {
@@ -365,6 +363,9 @@ fn ready<'a>(
         }
         match begin(conn) {
             Ok(()) => return slot.as_mut(),
+            // A lock held elsewhere (SQLite's BEGIN IMMEDIATE) already waited
+            // DATABASE_TIMEOUT: retrying would double that, and the connection is fine.
+            Err(error @ StoreError::Locked(_)) => break error,
             Err(error) => {
                 *slot = None;
                 if attempts == 0 {
@@ -374,8 +375,11 @@ fn ready<'a>(
             }
         }
     };
-    tracing::warn!(error = %failure, "writer cannot reach the database");
-    let error = StoreError::Unavailable(failure.to_string());
+    tracing::warn!(error = %failure, "writer cannot begin a transaction");
+    let error = match failure {
+        StoreError::Locked(_) => failure,
+        other => StoreError::Unavailable(other.to_string()),
+    };
     batch.drain(..).for_each(|job| job.finish(Err(&error)));
     None
 }

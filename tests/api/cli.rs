@@ -201,7 +201,7 @@ fn concurrent_migrations_on_postgres_apply_each_migration_once() {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let mut conn = diesel::PgConnection::establish(&db.url).unwrap();
+    let mut conn = db.connect();
     let count: Count = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
         .get_result(&mut conn)
         .unwrap();

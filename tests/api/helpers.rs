@@ -5,8 +5,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use diesel::RunQueryDsl;
 use diesel::prelude::*;
-use diesel::{PgConnection, RunQueryDsl};
 use randomize::config::{DatabaseConfig, ServerConfig, SqliteSynchronous};
 use randomize::db::{ConnectOptions, DatabaseUrl, DbConnection, migrations};
 use randomize::startup::Application;
@@ -71,7 +71,7 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let base = postgres_base_url();
-                let mut admin = PgConnection::establish(&base).unwrap_or_else(|e| {
+                let mut admin = TestDb::existing(base.clone()).try_connect().unwrap_or_else(|e| {
                     panic!(
                         "PostgreSQL tests need a server at {base} ({e}). Start it with \
                          `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
@@ -124,10 +124,14 @@ impl TestDb {
         .expect("migrate");
     }
 
+    /// Through the library's connect, like every connection in the test process: it
+    /// sets OpenSSL up before libpq first does (see `ConnectOptions::connect`).
     pub fn connect(&self) -> DbConnection {
-        ConnectOptions::from(&self.config())
-            .connect()
-            .expect("connect")
+        self.try_connect().expect("connect")
+    }
+
+    pub fn try_connect(&self) -> Result<DbConnection, diesel::ConnectionError> {
+        ConnectOptions::from(&self.config()).connect()
     }
 
     /// Audit rows, oldest first.
@@ -162,7 +166,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(schema) = &self.schema
-            && let Ok(mut admin) = PgConnection::establish(&postgres_base_url())
+            && let Ok(mut admin) = TestDb::existing(postgres_base_url()).try_connect()
         {
             let _ = diesel::sql_query(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                 .execute(&mut admin);
@@ -170,7 +174,7 @@ impl Drop for TestDb {
     }
 }
 
-fn sweep_stale_schemas(admin: &mut PgConnection) {
+fn sweep_stale_schemas(admin: &mut DbConnection) {
     #[derive(QueryableByName)]
     struct Name {
         #[diesel(sql_type = diesel::sql_types::Text)]
