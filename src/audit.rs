@@ -4,7 +4,7 @@
 //! The request middleware opens an `AuditTicket` for every `/api/` request. A handler
 //! that writes passes the ticket's entry along with its write (`AuditTicket::write`), so
 //! the record and its audit entry commit in the same transaction; otherwise the
-//! middleware records the entry after the handler, before the response leaves.
+//! middleware appends the entry after the handler, before the response leaves.
 
 use std::cell::{Cell, RefCell};
 use std::future::{Ready, ready};
@@ -18,9 +18,8 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use ipnet::IpNet;
 
 use crate::client_ip;
-use crate::db::histories::NewHistory;
-use crate::db::randomizes::{Jumbled, Randomize};
-use crate::db::{self, DbConnection, StoreError, Writer};
+use crate::db::histories::NewEntry;
+use crate::db::{self, Done, Job, StoreError, Writer};
 use crate::error::ApiError;
 
 const MAX_PATH: usize = 2048;
@@ -28,110 +27,95 @@ const MAX_QUERY: usize = 2048;
 const MAX_USER_AGENT: usize = 512;
 
 /// Only the JSON API is audited; docs, health and metrics are not.
-pub fn is_audited(path: &str) -> bool {
+pub(crate) fn is_audited(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")
 }
 
 #[derive(Clone)]
-pub struct AuditTicket(Rc<Ticket>);
+pub(crate) struct AuditTicket(Rc<Ticket>);
 
 struct Ticket {
-    request_id: String,
-    method: String,
-    path: String,
-    query: Option<String>,
-    client_ip: Option<String>,
-    user_agent: Option<String>,
-    subject: RefCell<Option<String>>,
+    /// The entry as far as the request itself tells; status, duration and time are
+    /// filled in when it is written.
+    draft: RefCell<NewEntry>,
     started: Instant,
-    recorded: Cell<bool>,
+    written: Cell<bool>,
 }
 
 impl AuditTicket {
     /// Opens the ticket and makes it available to handlers.
-    pub fn open(
+    pub(crate) fn open(
         req: &ServiceRequest,
         request_id: &str,
         started: Instant,
         trusted: &[IpNet],
     ) -> Self {
         let query = req.query_string();
-        let ticket = Self(Rc::new(Ticket {
+        let draft = NewEntry {
             request_id: request_id.to_owned(),
             method: req.method().as_str().to_owned(),
             path: sanitize(req.path(), MAX_PATH),
             query: (!query.is_empty()).then(|| sanitize(query, MAX_QUERY)),
+            status: 0,
+            duration_ms: 0.0,
             client_ip: client_ip::resolve(req.peer_addr(), req.headers(), trusted)
                 .map(|ip| ip.to_string()),
             user_agent: req
                 .headers()
                 .get(USER_AGENT)
                 .map(|v| sanitize(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT)),
-            subject: RefCell::new(None),
+            subject: None,
+            created: db::now(),
+        };
+        let ticket = Self(Rc::new(Ticket {
+            draft: RefCell::new(draft),
             started,
-            recorded: Cell::new(false),
+            written: Cell::new(false),
         }));
         req.extensions_mut().insert(ticket.clone());
         ticket
     }
 
     /// The verified caller (a JWT `sub`), once authentication has established it.
-    pub fn set_subject(&self, subject: &str) {
-        *self.0.subject.borrow_mut() = Some(sanitize(subject, MAX_USER_AGENT));
+    pub(crate) fn set_subject(&self, subject: &str) {
+        self.0.draft.borrow_mut().subject = Some(sanitize(subject, MAX_USER_AGENT));
     }
 
-    pub fn is_recorded(&self) -> bool {
-        self.0.recorded.get()
+    /// The entry as it stands now, answered with `status`.
+    fn entry(&self, status: StatusCode) -> NewEntry {
+        let mut entry = self.0.draft.borrow().clone();
+        entry.status = i32::from(status.as_u16());
+        // Microsecond resolution is plenty, and keeps the stored value readable.
+        entry.duration_ms = (self.0.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+        entry.created = db::now();
+        entry
     }
 
-    pub fn entry(&self, status: StatusCode) -> NewHistory {
-        let t = &self.0;
-        NewHistory {
-            request_id: t.request_id.clone(),
-            method: t.method.clone(),
-            path: t.path.clone(),
-            query: t.query.clone(),
-            status: i32::from(status.as_u16()),
-            // Microsecond resolution is plenty, and keeps the stored value readable.
-            duration_ms: (t.started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-            client_ip: t.client_ip.clone(),
-            user_agent: t.user_agent.clone(),
-            subject: t.subject.borrow().clone(),
-            created: db::now(),
-        }
-    }
-
-    /// Performs a handler's write together with this request's audit entry (recorded
-    /// with `status`, the status the handler answers when the write succeeds).
-    pub async fn write<T, F>(
+    /// Runs a handler's write with this request's entry (recorded with `status`, the
+    /// status the handler answers when the write succeeds), so both commit atomically.
+    pub(crate) async fn write(
         &self,
         writer: &Writer,
         status: StatusCode,
-        work: F,
-    ) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: Fn(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let value = writer.execute(self.entry(status), work).await?;
-        self.0.recorded.set(true);
-        Ok(value)
+        job: impl FnOnce(NewEntry) -> Job,
+    ) -> Result<Done, StoreError> {
+        let done = writer.run(job(self.entry(status))).await?;
+        self.0.written.set(true);
+        Ok(done)
     }
 
-    /// Inserts a new record together with this request's audit entry (201).
-    pub async fn create(&self, writer: &Writer, new: Jumbled) -> Result<Randomize, StoreError> {
-        let record = writer.create(new, self.entry(StatusCode::CREATED)).await?;
-        self.0.recorded.set(true);
-        Ok(record)
-    }
-
-    /// Records the entry on its own unless a write already did.
-    pub async fn record(&self, writer: &Writer, status: StatusCode) -> Result<(), StoreError> {
-        if self.is_recorded() {
+    /// Appends the entry on its own, unless a handler's write already carried it.
+    pub(crate) async fn append(
+        &self,
+        writer: &Writer,
+        status: StatusCode,
+    ) -> Result<(), StoreError> {
+        if self.0.written.get() {
             return Ok(());
         }
-        writer.record(self.entry(status)).await?;
-        self.0.recorded.set(true);
+        let entry = self.entry(status);
+        writer.run(Job::Append { entry }).await?;
+        self.0.written.set(true);
         Ok(())
     }
 }
@@ -156,7 +140,7 @@ impl FromRequest for AuditTicket {
 
 /// Stored strings cannot forge lines in a log or a report: control characters (CR, LF,
 /// ESC, …) become `\u{..}` escapes, and length is bounded.
-pub fn sanitize(raw: &str, max_chars: usize) -> String {
+pub(crate) fn sanitize(raw: &str, max_chars: usize) -> String {
     let mut clean = String::with_capacity(raw.len().min(max_chars));
     for (count, c) in raw.chars().enumerate() {
         if count == max_chars {

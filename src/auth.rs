@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, parse_duration, read_secret};
+use crate::settings::{ConfigError, parse_duration, read_secret};
 
 /// The scope that opens `/api/histories`.
 pub const HISTORIES_READ: &str = "histories:read";

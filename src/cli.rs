@@ -7,12 +7,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{self, HISTORIES_READ, JwtArgs};
-use crate::config::{
-    DatabaseArgs, DatabaseConfig, ServeArgs, ServerConfig, TelemetryArgs, parse_duration,
-};
-use crate::db::{ConnectOptions, DatabaseUrl, migrations};
+use crate::config::{ServeArgs, ServerConfig};
+use crate::db::{ConnectOptions, DatabaseArgs, DatabaseConfig, DatabaseUrl, migrations};
+use crate::settings::parse_duration;
 use crate::startup::Application;
-use crate::telemetry;
+use crate::telemetry::{self, TelemetryArgs};
 
 #[derive(Debug, Parser)]
 #[command(

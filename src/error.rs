@@ -15,13 +15,13 @@ use serde::Serialize;
 use crate::db::StoreError;
 use crate::request_id;
 
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Field name → what is wrong with it.
-pub type FieldErrors = BTreeMap<String, Vec<String>>;
+pub(crate) type FieldErrors = BTreeMap<String, Vec<String>>;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -56,12 +56,12 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn field(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
     }
 
     /// Wraps an error actix produced itself (not from our handlers).
-    pub fn from_foreign(status: StatusCode, detail: String, limit: usize) -> Self {
+    pub(crate) fn from_foreign(status: StatusCode, detail: String, limit: usize) -> Self {
         match status {
             StatusCode::NOT_FOUND => Self::NotFound,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge { limit },
@@ -71,7 +71,7 @@ impl ApiError {
     }
 
     /// The response, with `request_id` in the body when known.
-    pub fn to_response(&self, request_id: Option<&str>) -> HttpResponse {
+    pub(crate) fn to_response(&self, request_id: Option<&str>) -> HttpResponse {
         let status = self.status_code();
         match self {
             Self::Internal(cause) => tracing::error!(request_id, cause, "internal error"),
@@ -158,7 +158,7 @@ impl From<StoreError> for ApiError {
 }
 
 /// "outer: inner: innermost", for the log.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -177,20 +177,20 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     "errors": {"word": ["must not be empty"]},
     "request_id": "3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c"
 }))]
-pub struct Problem {
+pub(crate) struct Problem {
     /// Always `about:blank`: the status code says what happened.
     #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
+    kind: String,
+    title: String,
+    status: u16,
     /// What went wrong, for a human; never internal details.
-    pub detail: String,
+    detail: String,
     /// Field name → messages, on validation errors (422).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<FieldErrors>,
+    errors: Option<FieldErrors>,
     /// Same as the `X-Request-Id` response header; quote it when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    request_id: Option<String>,
 }
 
 /// RFC 9110 reason phrases (the `http` crate still has some pre-9110 names).

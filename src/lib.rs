@@ -1,23 +1,26 @@
 //! randomize: a word-randomizer REST service with a durable audit history.
 //!
-//! Layout: `config` (settings) → `startup` (server) → `middleware` (request id, problem
-//! rendering, audit, log line) → `api/*` (one file per resource) → `db/*` (queries, the
-//! group-commit writer, migrations). `jumble` is the pure shuffling core.
+//! Layers, top down (docs/ARCHITECTURE.md): `cli` → `config` → `startup` (server) →
+//! `middleware` (request id, problem rendering, audit, log line) → `api/*` (one file per
+//! resource) → `audit` → `db/*` (queries, write shapes, the group-commit writer,
+//! migrations). `jumble` is the pure shuffling core; `settings` the leaf every module
+//! that owns settings reads them with.
 
-pub mod api;
-pub mod audit;
+mod api;
+mod audit;
 pub mod auth;
 pub mod cli;
-pub mod client_ip;
+mod client_ip;
 pub mod config;
 pub mod db;
-pub mod error;
+mod error;
 pub mod jumble;
-pub mod metrics;
-pub mod middleware;
+mod metrics;
+mod middleware;
 pub mod openapi;
-pub mod probe;
-pub mod request_id;
+mod probe;
+mod request_id;
+pub mod settings;
 pub mod startup;
-pub mod state;
+mod state;
 pub mod telemetry;

@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 use crate::db::Database;
 
 /// The exposition format `render` produces.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Requests that matched no route share one label value.
 const UNMATCHED: &str = "unmatched";
@@ -32,7 +32,7 @@ struct RequestLabels {
     status: u16,
 }
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
@@ -109,7 +109,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts one answered request. `route` is the matched template, if any.
-    pub fn observe(
+    pub(crate) fn observe(
         &self,
         method: &Method,
         route: Option<String>,
@@ -128,7 +128,7 @@ impl Metrics {
     }
 
     /// The OpenMetrics text, with the gauges sampled now.
-    pub fn render(&self, db: &Database) -> Result<String, std::fmt::Error> {
+    pub(crate) fn render(&self, db: &Database) -> Result<String, std::fmt::Error> {
         let pool = db.pool_state();
         self.pool_connections.set(i64::from(pool.connections));
         self.pool_idle.set(i64::from(pool.idle_connections));

@@ -16,7 +16,7 @@ use crate::error::{ApiError, PROBLEM_JSON};
 use crate::request_id;
 use crate::state::AppState;
 
-pub async fn pipeline(
+pub(crate) async fn pipeline(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
@@ -37,7 +37,7 @@ pub async fn pipeline(
     let mut response = as_problem(response, &id, state.max_body_bytes);
 
     if let Some(ticket) = ticket
-        && let Err(error) = ticket.record(state.db.writer(), response.status()).await
+        && let Err(error) = ticket.append(state.db.writer(), response.status()).await
     {
         // No entry, no acknowledgement: the client must not take this answer as done.
         let failure = ApiError::from(error).to_response(Some(&id));

@@ -2,11 +2,15 @@
 //! Swagger UI that renders it (assets compiled into the binary: works air-gapped).
 
 use actix_web::{HttpResponse, web};
+use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::api::{health, histories, metrics, randomizes};
+use crate::error::Problem;
+use crate::jumble::DEFAULT_MAX_GRAPHEMES;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +27,7 @@ use crate::api::{health, histories, metrics, randomizes};
         histories::list, histories::get,
         health::live, health::ready, metrics::get,
     ),
+    components(schemas(Problem)),
     modifiers(&BearerToken),
     tags(
         (name = "randomizes", description = "Jumble words and manage the stored records"),
@@ -30,7 +35,7 @@ use crate::api::{health, histories, metrics, randomizes};
         (name = "health", description = "Probes and metrics for orchestrators (not audited)"),
     ),
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
 struct BearerToken;
 
@@ -45,13 +50,30 @@ impl Modify for BearerToken {
     }
 }
 
-/// The document as `randomize openapi` prints it and `/openapi.json` serves it.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The document with the default limits, as `randomize openapi` prints it.
+pub fn document() -> Document {
+    document_for(DEFAULT_MAX_GRAPHEMES)
 }
 
-/// `/docs/` (Swagger UI) and `/openapi.json`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// The document as a server with these limits serves it at `/openapi.json`.
+pub(crate) fn document_for(max_word_graphemes: usize) -> Document {
+    let mut document = ApiDoc::openapi();
+    if let Some(RefOr::T(Schema::Object(body))) = document
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("RandomizeRequest"))
+    {
+        // `WordInput::parse` refuses any other field by name.
+        body.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        if let Some(RefOr::T(Schema::Object(word))) = body.properties.get_mut("word") {
+            word.max_length = Some(max_word_graphemes);
+        }
+    }
+    document
+}
+
+/// `/docs/` (Swagger UI) and `/openapi.json` serving `document`.
+pub(crate) fn routes(cfg: &mut web::ServiceConfig, document: Document) {
     let config = Config::from("/openapi.json")
         // The default validator badge calls validator.swagger.io: not air-gapped.
         .validator_url("none")
@@ -64,7 +86,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     })))
     .service(
         SwaggerUi::new("/docs/{_:.*}")
-            .url("/openapi.json", document())
+            .url("/openapi.json", document)
             .config(config),
     );
 }

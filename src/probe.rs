@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-pub fn healthz(bind: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
+pub(crate) fn healthz(bind: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
     let target = loopback_for(bind);
     let mut stream = TcpStream::connect_timeout(&target, timeout)
         .with_context(|| format!("healthcheck: cannot connect to {target}"))?;

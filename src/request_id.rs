@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::HeaderMap;
 
-pub const HEADER: &str = "x-request-id";
+pub(crate) const HEADER: &str = "x-request-id";
 const MAX_LEN: usize = 128;
 
 tokio::task_local! {
@@ -16,7 +16,7 @@ tokio::task_local! {
 /// forge a log line or a header), else a fresh UUID v7. Time-ordered, so ours sort by
 /// time in logs, and each lands at the end of the audit index on `request_id` instead
 /// of on a random page (which would dirty a page per request in every commit).
-pub fn from_headers(headers: &HeaderMap) -> Arc<str> {
+pub(crate) fn from_headers(headers: &HeaderMap) -> Arc<str> {
     headers
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
@@ -30,11 +30,11 @@ fn is_sane(id: &str) -> bool {
 }
 
 /// Runs `future` with `id` as the current request id (read by error rendering).
-pub async fn scope<F: Future>(id: Arc<str>, future: F) -> F::Output {
+pub(crate) async fn scope<F: Future>(id: Arc<str>, future: F) -> F::Output {
     CURRENT.scope(id, future).await
 }
 
-pub fn current() -> Option<Arc<str>> {
+pub(crate) fn current() -> Option<Arc<str>> {
     CURRENT.try_with(Arc::clone).ok()
 }
 

@@ -39,15 +39,8 @@ impl Application {
                 "no JWT key configured (JWT_SECRET or JWT_PUBLIC_KEY): every /api/histories request will get 401"
             );
         }
-        let state = web::Data::new(AppState {
-            db: db.clone(),
-            draining: draining.clone(),
-            metrics: crate::metrics::Metrics::default(),
-            verifier: config.verifier.clone(),
-            trusted_proxies: config.trusted_proxies.clone(),
-            max_word_graphemes: config.max_word_graphemes,
-            max_body_bytes: config.max_body_bytes,
-        });
+        let state = web::Data::new(AppState::new(&config, db.clone(), draining.clone()));
+        let document = crate::openapi::document_for(config.max_word_graphemes);
         let origins = config.cors_allowed_origins.clone();
         let body_limit = config.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -55,7 +48,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .configure(api::routes)
-                .configure(crate::openapi::routes)
+                .configure(|cfg| crate::openapi::routes(cfg, document.clone()))
                 .default_service(web::to(api::not_found))
                 .wrap(from_fn(pipeline))
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))

@@ -6,30 +6,45 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ipnet::IpNet;
 
 use crate::auth::SharedVerifier;
+use crate::config::ServerConfig;
 use crate::db::Database;
 use crate::metrics::Metrics;
 
-pub struct AppState {
-    pub db: Database,
-    pub draining: Draining,
-    pub metrics: Metrics,
+pub(crate) struct AppState {
+    pub(crate) db: Database,
+    pub(crate) draining: Draining,
+    pub(crate) metrics: Metrics,
     /// `None`: no key configured, every histories request is refused.
-    pub verifier: SharedVerifier,
-    pub trusted_proxies: Vec<IpNet>,
-    pub max_word_graphemes: usize,
-    pub max_body_bytes: usize,
+    pub(crate) verifier: SharedVerifier,
+    pub(crate) trusted_proxies: Vec<IpNet>,
+    pub(crate) max_word_graphemes: usize,
+    pub(crate) max_body_bytes: usize,
+}
+
+impl AppState {
+    pub(crate) fn new(config: &ServerConfig, db: Database, draining: Draining) -> Self {
+        Self {
+            db,
+            draining,
+            metrics: Metrics::default(),
+            verifier: config.verifier.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            max_word_graphemes: config.max_word_graphemes,
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
 }
 
 /// Set once shutdown begins, so readiness fails while in-flight requests finish.
 #[derive(Debug, Clone, Default)]
-pub struct Draining(Arc<AtomicBool>);
+pub(crate) struct Draining(Arc<AtomicBool>);
 
 impl Draining {
-    pub fn start(&self) {
+    pub(crate) fn start(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 }

@@ -1,10 +1,27 @@
 //! Logging setup: JSON lines in production, human-readable in development.
 
+use clap::{Args, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ConfigError, LogFormat, TelemetryArgs};
+use crate::settings::ConfigError;
 
-pub fn init(args: &TelemetryArgs) -> Result<(), ConfigError> {
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// Log filter: a level (`info`) or tracing directives (`randomize=debug,actix_web=info`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// `json` (one object per line, for production) or `pretty` (for humans); any case.
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", ignore_case = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+pub(crate) fn init(args: &TelemetryArgs) -> Result<(), ConfigError> {
     let filter = EnvFilter::try_new(&args.log_level)
         .map_err(|e| ConfigError::new("LOG_LEVEL", format!("not a level or filter: {e}")))?;
     let builder = tracing_subscriber::fmt()

@@ -13,18 +13,17 @@ use crate::auth::{HISTORIES_READ, TokenError};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A caller holding a valid token with the `histories:read` scope.
+/// A caller holding a valid token with the `histories:read` scope (who it is went to
+/// the audit ticket).
 #[derive(Debug)]
-pub struct HistoriesReader {
-    pub subject: String,
-}
+pub(crate) struct HistoriesReader;
 
 impl FromRequest for HistoriesReader {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authorize(req, HISTORIES_READ).map(|subject| Self { subject }))
+        ready(authorize(req, HISTORIES_READ).map(|()| Self))
     }
 }
 
@@ -35,8 +34,8 @@ fn invalid(detail: impl ToString) -> ApiError {
     }
 }
 
-/// The verified subject, or why not.
-fn authorize(req: &HttpRequest, scope: &'static str) -> Result<String, ApiError> {
+/// Whether the request carries a verified token with `scope`, and if not, why.
+fn authorize(req: &HttpRequest, scope: &'static str) -> Result<(), ApiError> {
     let Some(header) = req.headers().get(AUTHORIZATION) else {
         return Err(ApiError::Unauthorized {
             invalid_token: false,
@@ -66,5 +65,5 @@ fn authorize(req: &HttpRequest, scope: &'static str) -> Result<String, ApiError>
     if !claims.has_scope(scope) {
         return Err(ApiError::Forbidden { scope });
     }
-    Ok(claims.sub)
+    Ok(())
 }

@@ -1,22 +1,66 @@
-//! ETags and the conditional headers built on them. A record's ETag is
-//! `"<id>-<version>"`; the version is bumped by every update, so equal tags mean an
-//! identical representation, and `If-Match` becomes a version check in the UPDATE.
+//! ETags and the conditional headers built on them: how they are read, and how the
+//! OpenAPI document states them. A record's ETag is `"<id>-<version>"`; the version is
+//! bumped by every update, so equal tags mean an identical representation, and
+//! `If-Match` becomes a version check in the UPDATE.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::{HeaderMap, HeaderName, IF_MATCH, IF_NONE_MATCH};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{ObjectBuilder, Required, Type};
 
-use crate::db::randomizes::{Precondition, Randomize};
+use crate::db::randomizes::{Precondition, Record};
 use crate::error::ApiError;
 
-pub fn of(record: &Randomize) -> String {
+/// What `split_tags` accepts: `*`, or a comma-separated list of entity tags.
+const TAGS_PATTERN: &str = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"(, ?(W/)?"[\x21\x23-\x7e]*")*)$"#;
+
+pub(crate) fn of(record: &Record) -> String {
     format!("\"{}-{}\"", record.id, record.version)
+}
+
+/// `If-Match` in the document of PUT and DELETE.
+pub(crate) enum IfMatch {}
+
+/// `If-None-Match` in the document of GET.
+pub(crate) enum IfNoneMatch {}
+
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![header(
+            "If-Match",
+            "ETag the record must still have (or `*`); without it the write is unconditional",
+        )]
+    }
+}
+
+impl utoipa::IntoParams for IfNoneMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![header(
+            "If-None-Match",
+            "ETag(s) from an earlier read; 304 when one matches",
+        )]
+    }
+}
+
+fn header(name: &str, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(TAGS_PATTERN)),
+        ))
+        .build()
 }
 
 /// `If-Match` for record `id`: absent or `*` → no condition; otherwise the versions
 /// of this record it names (strong comparison: weak tags never match). A value that is
 /// not `*` or a list of entity tags is a 400: a condition we cannot read must not be
 /// taken as either true or false.
-pub fn if_match(req: &HttpRequest, id: i64) -> Result<Precondition, ApiError> {
+pub(crate) fn if_match(req: &HttpRequest, id: i64) -> Result<Precondition, ApiError> {
     let Some(tags) = tags(req.headers(), IF_MATCH)? else {
         return Ok(Precondition::None);
     };
@@ -34,7 +78,7 @@ pub fn if_match(req: &HttpRequest, id: i64) -> Result<Precondition, ApiError> {
 }
 
 /// True when `If-None-Match` matches `current` (weak comparison), i.e. answer 304.
-pub fn none_match_hits(req: &HttpRequest, current: &str) -> Result<bool, ApiError> {
+pub(crate) fn none_match_hits(req: &HttpRequest, current: &str) -> Result<bool, ApiError> {
     Ok(tags(req.headers(), IF_NONE_MATCH)?.is_some_and(|tags| {
         tags.iter()
             .any(|t| t == "*" || t.trim_start_matches("W/") == current)

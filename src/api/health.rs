@@ -4,8 +4,9 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use super::problems::ProblemResponse;
 use crate::db::{StoreError, migrations};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -13,7 +14,7 @@ use crate::state::AppState;
     summary = "Liveness: the process answers",
     responses((status = 200, description = "Alive", body = Object, example = json!({"status": "ok"}))),
 )]
-pub async fn live() -> HttpResponse {
+pub(crate) async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
@@ -22,10 +23,10 @@ pub async fn live() -> HttpResponse {
     summary = "Readiness: the database answers, migrations are applied, not shutting down",
     responses(
         (status = 200, description = "Ready", body = Object, example = json!({"status": "ready", "database": "sqlite"})),
-        (status = 503, description = "Not ready; `detail` says why", body = Problem, content_type = "application/problem+json"),
+        ProblemResponse<503>,
     ),
 )]
-pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.draining.is_draining() {
         return Err(ApiError::NotReady("shutting down"));
     }
@@ -54,8 +55,8 @@ mod tests {
     use actix_web::{App, test, web};
 
     use super::*;
-    use crate::config::{DatabaseConfig, SqliteSynchronous};
-    use crate::db::{Database, DatabaseUrl};
+    use crate::config::ServerConfig;
+    use crate::db::{Database, DatabaseConfig, DatabaseUrl, SqliteSynchronous};
     use crate::state::Draining;
 
     #[actix_web::test]
@@ -63,23 +64,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = DatabaseUrl::parse(&dir.path().join("db.sqlite3").display().to_string())
             .unwrap_or_else(|e| panic!("{e}"));
-        let config = DatabaseConfig {
+        let config = ServerConfig::local(DatabaseConfig {
             url,
             pool_size: 1,
             timeout: Duration::from_secs(1),
             sqlite_synchronous: SqliteSynchronous::Full,
-        };
+        });
         let draining = Draining::default();
         draining.start();
-        let state = web::Data::new(AppState {
-            db: Database::open(&config),
-            draining,
-            metrics: Default::default(),
-            verifier: None,
-            trusted_proxies: vec![],
-            max_word_graphemes: 8,
-            max_body_bytes: 1024,
-        });
+        let db = Database::open(&config.database);
+        let state = web::Data::new(AppState::new(&config, db, draining));
         let app = test::init_service(
             App::new()
                 .app_data(state.clone())

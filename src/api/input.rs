@@ -1,60 +1,71 @@
-//! Turning request bytes into typed input: JSON bodies (415 / 400 / 422) and query
-//! strings. Handlers receive parsed values and never re-check them.
+//! Request bodies and path ids, parsed into typed input (415 / 400 / 422). The body type
+//! is also what the OpenAPI document shows; handlers receive parsed values and never
+//! re-check them.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::CONTENT_TYPE;
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::Value;
 
 use crate::error::{ApiError, FieldErrors};
 use crate::jumble::Word;
 
-/// The body of POST and PUT on `/api/randomizes`, as documented. Requests are parsed by
-/// `WordInput::parse`, which reports every bad field at once.
-#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+// Fields arrive as raw JSON so that every bad one is reported at once; `WordInput::parse`
+// turns them into values. `openapi::document_for` adds `maxLength` (the configured
+// `MAX_WORD_GRAPHEMES`) and `additionalProperties: false` to what is derived here.
+/// The body of POST and PUT on `/api/randomizes`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({"word": "string", "seed": 42}))]
-#[allow(dead_code)] // documentation only
-pub struct RandomizeRequest {
+pub(crate) struct RandomizeRequest {
     /// 1 to `MAX_WORD_GRAPHEMES` (default 256) grapheme clusters after NFC normalisation;
     /// no control characters; no leading or trailing whitespace.
     #[schema(
+        value_type = String,
         min_length = 1,
-        max_length = 256,
         pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
     )]
-    word: String,
-    /// Makes the result reproducible: same word + same seed = same result, forever.
-    #[schema(minimum = 0, maximum = 18446744073709551615_u64, format = "uint64")]
-    seed: Option<u64>,
+    word: Option<Value>,
+    /// Makes the result reproducible: same word + same seed = same result, forever. An
+    /// integer in JSON Schema's sense: `7.0` is the seed 7.
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 18446744073709551615_u64, format = "uint64")]
+    seed: Option<Value>,
+    /// Anything else, refused by name.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    unknown: BTreeMap<String, IgnoredAny>,
 }
 
 /// A parsed, valid body of POST and PUT on `/api/randomizes`.
 #[derive(Debug)]
-pub struct WordInput {
-    pub word: Word,
-    pub seed: Option<u64>,
+pub(crate) struct WordInput {
+    pub(crate) word: Word,
+    pub(crate) seed: Option<u64>,
 }
 
 impl WordInput {
-    pub fn parse(req: &HttpRequest, body: &[u8], max_graphemes: usize) -> Result<Self, ApiError> {
-        let object = json_object(req, body)?;
+    pub(crate) fn parse(
+        req: &HttpRequest,
+        body: &[u8],
+        max_graphemes: usize,
+    ) -> Result<Self, ApiError> {
+        let request = json_body::<RandomizeRequest>(req, body)?;
         let mut errors = FieldErrors::new();
-        let word = match object.get("word") {
+        let word = match request.word {
             None | Some(Value::Null) => Err("is required".to_owned()),
-            Some(Value::String(raw)) => Word::parse(raw, max_graphemes).map_err(|e| e.to_string()),
+            Some(Value::String(raw)) => Word::parse(&raw, max_graphemes).map_err(|e| e.to_string()),
             Some(_) => Err("must be a string".to_owned()),
         };
-        let seed = match object.get("seed") {
+        let seed = match request.seed {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+            Some(Value::Number(n)) => integer(&n)
+                .map(Some)
+                .ok_or_else(|| format!("must be an integer from 0 to {}", u64::MAX)),
             Some(_) => Err(format!("must be an integer from 0 to {}", u64::MAX)),
         };
-        for key in object
-            .keys()
-            .filter(|k| !matches!(k.as_str(), "word" | "seed"))
-        {
+        for key in request.unknown.keys() {
             errors.insert(truncate(key), vec!["is not a known field".to_owned()]);
         }
         match (word, seed) {
@@ -72,9 +83,21 @@ impl WordInput {
     }
 }
 
-/// The body as a JSON object: 415 unless declared JSON, 400 unless well-formed JSON,
-/// 422 unless an object.
-fn json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+/// A JSON number that is an unsigned 64-bit integer, written as one (`7`) or with a zero
+/// fraction (`7.0`, which JSON Schema's `integer` also accepts). Floats are taken only
+/// where they are exact, below 2^53.
+fn integer(n: &serde_json::Number) -> Option<u64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..EXACT).contains(f))
+            .map(|f| f as u64)
+    })
+}
+
+/// The body as `T`: 415 unless declared JSON, 400 unless well-formed JSON, 422 unless a
+/// JSON object with each key once.
+fn json_body<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
     let declared = req
         .headers()
         .get(CONTENT_TYPE)
@@ -95,52 +118,48 @@ fn json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, Api
             "send the body as Content-Type: application/json (UTF-8)".into(),
         ));
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::field("body", "must be a JSON object")),
-        Err(e) if e.is_data() => Err(ApiError::field("body", "must be a JSON object")),
-        Err(e) => Err(ApiError::BadRequest(format!("malformed JSON: {e}"))),
-    }
-}
-
-/// Query parameters; the first occurrence of a name wins. A name outside `known` is a
-/// 422, so a typo (`pagesize=50`) is reported instead of silently ignored.
-pub fn query_params(
-    req: &HttpRequest,
-    known: &[&str],
-) -> Result<HashMap<String, String>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
-    let mut params = HashMap::with_capacity(pairs.len());
-    let mut errors = FieldErrors::new();
-    for (key, value) in pairs {
-        if !known.contains(&key.as_str()) {
-            errors.insert(
-                truncate(&key),
-                vec![format!(
-                    "is not a known parameter (known: {})",
-                    known.join(", ")
-                )],
-            );
+    serde_json::from_slice::<T>(body).map_err(|e| {
+        if !e.is_data() {
+            ApiError::BadRequest(format!("malformed JSON: {e}"))
+        } else if e.to_string().starts_with("duplicate field") {
+            ApiError::field("body", "must not repeat a key")
+        } else {
+            ApiError::field("body", "must be a JSON object")
         }
-        params.entry(key).or_insert(value);
-    }
-    if errors.is_empty() {
-        Ok(params)
-    } else {
-        Err(ApiError::Validation(errors))
-    }
+    })
 }
 
-/// The `{id}` path segment; anything that is not a positive integer names no record.
-pub fn record_id(req: &HttpRequest) -> Result<i64, ApiError> {
+/// The `{id}` path segment; anything that is not a positive integer names nothing.
+pub(crate) fn path_id<P>(req: &HttpRequest) -> Result<i64, ApiError>
+where
+    P: DeserializeOwned + Into<i64>,
+{
     req.match_info()
-        .get("id")
-        .and_then(|raw| raw.parse::<i64>().ok())
+        .load::<P>()
+        .ok()
+        .map(Into::into)
         .filter(|id| *id > 0)
         .ok_or(ApiError::NotFound)
 }
 
 fn truncate(key: &str) -> String {
     key.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_floats_are_integers_only_where_exact() {
+        let number = |raw: &str| serde_json::from_str::<serde_json::Number>(raw).ok();
+        let parsed = |raw: &str| number(raw).and_then(|n| integer(&n));
+        assert_eq!(parsed("236853"), Some(236_853));
+        assert_eq!(parsed("236853.0"), Some(236_853));
+        assert_eq!(parsed("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parsed("1.5"), None);
+        assert_eq!(parsed("-1"), None);
+        assert_eq!(parsed("1e300"), None);
+        assert_eq!(parsed("18446744073709551615.0"), None);
+    }
 }

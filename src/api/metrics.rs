@@ -14,7 +14,7 @@ use crate::state::AppState;
     responses((status = 200, description = "The current metrics", body = String,
         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")),
 )]
-pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let text = state
         .metrics
         .render(&state.db)

@@ -1,19 +1,22 @@
 //! HTTP routes. One file per resource; shared request parsing beside them.
 
-pub mod bearer;
-pub mod etag;
-pub mod health;
-pub mod histories;
-pub mod input;
-pub mod metrics;
-pub mod pagination;
-pub mod randomizes;
+mod bearer;
+mod etag;
+pub(crate) mod health;
+pub(crate) mod histories;
+mod input;
+pub(crate) mod metrics;
+mod pagination;
+mod problems;
+mod query;
+pub(crate) mod randomizes;
+mod timestamp;
 
 use actix_web::{HttpResponse, web};
 
 use crate::error::ApiError;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/api/randomizes")
             .route(web::get().to(randomizes::list))
@@ -59,6 +62,6 @@ fn not_allowed(allow: &'static str) -> actix_web::Route {
     web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
 }
 
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }

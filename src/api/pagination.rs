@@ -1,27 +1,41 @@
-//! `page` / `page_size` in, `X-Pagination` and `Link` out (same shape as flask-smorest).
+//! `page` / `page_size` in, `X-Pagination` and `Link` out (same shape as flask-smorest):
+//! the paging of both lists, and the one place a list response is assembled.
 
-use std::collections::HashMap;
+use actix_web::http::header::{self, HeaderName};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 
-use actix_web::HttpRequest;
-use serde::Serialize;
+use super::query::Pairs;
+use crate::error::{ApiError, FieldErrors};
 
-use crate::error::FieldErrors;
-
-pub const DEFAULT_PAGE_SIZE: i64 = 10;
-pub const MAX_PAGE_SIZE: i64 = 100;
+const DEFAULT_PAGE_SIZE: i64 = 10;
+const MAX_PAGE_SIZE: i64 = 100;
 /// Keeps `offset` far from overflow on every backend.
-pub const MAX_PAGE: i64 = i32::MAX as i64;
+const MAX_PAGE: i64 = i32::MAX as i64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRequest {
-    pub page: i64,
-    pub page_size: i64,
+/// Paging parameters of both lists. The bounds in the attributes are the constants
+/// above (utoipa takes literals only; a test holds them equal).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PageParams {
+    /// 1-based page number; a page past the end is an empty array.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 2147483647, default = 1)]
+    page: Option<String>,
+    /// Items per page.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 10)]
+    page_size: Option<String>,
 }
 
-impl PageRequest {
-    /// Reads both parameters, adding what is wrong to `errors`.
-    pub fn from_params(params: &HashMap<String, String>, errors: &mut FieldErrors) -> Self {
-        let mut read = |name: &str, default: i64, max: i64| match params.get(name) {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageRequest {
+    pub(crate) page: i64,
+    pub(crate) page_size: i64,
+}
+
+impl PageParams {
+    /// The page asked for, adding what is wrong to `errors`.
+    pub(crate) fn into_request(self, errors: &mut FieldErrors) -> PageRequest {
+        let mut read = |name: &str, raw: Option<String>, default: i64, max: i64| match raw {
             None => default,
             Some(raw) => match raw.trim().parse::<i64>() {
                 Ok(n) if (1..=max).contains(&n) => n,
@@ -34,36 +48,63 @@ impl PageRequest {
                 }
             },
         };
-        Self {
-            page: read("page", 1, MAX_PAGE),
-            page_size: read("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        PageRequest {
+            page: read("page", self.page, 1, MAX_PAGE),
+            page_size: read(
+                "page_size",
+                self.page_size,
+                DEFAULT_PAGE_SIZE,
+                MAX_PAGE_SIZE,
+            ),
         }
     }
+}
 
-    pub fn offset(&self) -> i64 {
+impl PageRequest {
+    pub(crate) fn offset(&self) -> i64 {
         (self.page - 1) * self.page_size
     }
 }
 
+/// A page of `items` answered 200 with `X-Pagination` and `Link`.
+pub(crate) fn page_response<T: Serialize>(
+    req: &HttpRequest,
+    pairs: &Pairs,
+    request: PageRequest,
+    total: i64,
+    items: &[T],
+) -> Result<HttpResponse, ApiError> {
+    let pagination = PaginationHeader::new(request, total);
+    let mut response = HttpResponse::Ok();
+    response.insert_header((
+        HeaderName::from_static("x-pagination"),
+        serde_json::to_string(&pagination).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ));
+    if let Some(link) = pagination.link(req, pairs, request.page_size) {
+        response.insert_header((header::LINK, link));
+    }
+    Ok(response.json(items))
+}
+
 #[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct PaginationHeader {
-    pub total: i64,
-    pub total_pages: i64,
+struct PaginationHeader {
+    total: i64,
+    total_pages: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_page: Option<i64>,
+    first_page: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_page: Option<i64>,
+    last_page: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub page: Option<i64>,
+    page: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous_page: Option<i64>,
+    previous_page: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_page: Option<i64>,
+    next_page: Option<i64>,
 }
 
 impl PaginationHeader {
     /// A page past the end still reports the totals, but no `page` or neighbours.
-    pub fn new(request: PageRequest, total: i64) -> Self {
+    fn new(request: PageRequest, total: i64) -> Self {
         if total == 0 {
             return Self {
                 total,
@@ -89,13 +130,8 @@ impl PaginationHeader {
     }
 
     /// RFC 8288 `Link` with first/prev/next/last, keeping the request's other parameters.
-    pub fn link(
-        &self,
-        req: &HttpRequest,
-        params: &HashMap<String, String>,
-        page_size: i64,
-    ) -> Option<String> {
-        let mut kept: Vec<(&str, &str)> = params
+    fn link(&self, req: &HttpRequest, pairs: &Pairs, page_size: i64) -> Option<String> {
+        let mut kept: Vec<(&str, &str)> = pairs
             .iter()
             .filter(|(k, _)| !matches!(k.as_str(), "page" | "page_size"))
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -153,11 +189,22 @@ mod tests {
     #[test]
     fn bad_params_are_reported() {
         let mut errors = FieldErrors::new();
-        let params = HashMap::from([
-            ("page".to_owned(), "0".to_owned()),
-            ("page_size".to_owned(), "101".to_owned()),
-        ]);
-        PageRequest::from_params(&params, &mut errors);
+        let params = PageParams {
+            page: Some("0".into()),
+            page_size: Some("101".into()),
+        };
+        params.into_request(&mut errors);
         assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn documented_bounds_are_the_enforced_ones() {
+        use utoipa::IntoParams;
+        let documented = serde_json::to_value(PageParams::into_params(|| None))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let bound = |index: usize, key: &str| documented[index]["schema"][key].as_i64();
+        assert_eq!(bound(0, "maximum"), Some(MAX_PAGE));
+        assert_eq!(bound(1, "maximum"), Some(MAX_PAGE_SIZE));
+        assert_eq!(bound(1, "default"), Some(DEFAULT_PAGE_SIZE));
     }
 }

@@ -1,18 +1,20 @@
 //! `/api/randomizes`: jumble a word, then read, list, replace and delete the records.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{NaiveDateTime, SecondsFormat};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::etag;
-use super::input::{RandomizeRequest, WordInput, query_params, record_id};
-use super::pagination::{PageRequest, PaginationHeader};
+use super::etag::{self, IfMatch, IfNoneMatch};
+use super::input::{RandomizeRequest, WordInput, path_id};
+use super::pagination::{PageParams, page_response};
+use super::problems::ProblemResponse;
+use super::query;
+use super::timestamp::rfc3339;
 use crate::audit::AuditTicket;
-use crate::db::randomizes::{self as store, Jumbled, Randomize};
-use crate::db::{self};
-use crate::error::{ApiError, FieldErrors, Problem};
+use crate::db::randomizes::{self as store, NewRecord, Record};
+use crate::db::{self, Job};
+use crate::error::{ApiError, FieldErrors};
 use crate::jumble::jumble;
 use crate::state::AppState;
 
@@ -21,42 +23,26 @@ const MAX_FILTER_CHARS: usize = 256;
 
 /// A stored record as the API shows it (SPEC §2).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({
+#[schema(as = Record, example = json!({
     "id": 1, "original": "string", "jumbled": "gsntri",
     "created": "2023-05-23T02:37:57.698Z", "updated": "2023-05-23T02:37:57.698Z"
 }))]
-pub struct Record {
-    pub id: i64,
+pub(crate) struct RecordView {
+    id: i64,
     /// The word as stored: NFC-normalised.
-    pub original: String,
+    original: String,
     /// The word's grapheme clusters in a new order.
-    pub jumbled: String,
+    jumbled: String,
     /// RFC 3339, UTC, milliseconds.
     #[schema(format = DateTime)]
-    pub created: String,
+    created: String,
     /// Moves on every PUT; equals `created` until then.
     #[schema(format = DateTime)]
-    pub updated: String,
+    updated: String,
 }
 
-/// Query parameters of `GET /api/randomizes`.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // documentation only: `list` parses the query itself
-pub struct ListParams {
-    /// 1-based page number; a page past the end is an empty array.
-    #[param(minimum = 1, maximum = 2147483647, default = 1)]
-    page: Option<i64>,
-    /// Records per page.
-    #[param(minimum = 1, maximum = 100, default = 10)]
-    page_size: Option<i64>,
-    /// Case-insensitive substring of `original`; `%`, `_` and `\` match themselves.
-    #[param(max_length = 256)]
-    original: Option<String>,
-}
-
-impl From<Randomize> for Record {
-    fn from(r: Randomize) -> Self {
+impl From<Record> for RecordView {
+    fn from(r: Record) -> Self {
         Self {
             id: r.id,
             original: r.original,
@@ -67,24 +53,53 @@ impl From<Randomize> for Record {
     }
 }
 
-/// `2023-05-23T02:37:57.698Z`: UTC, milliseconds.
-fn rfc3339(at: NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true)
+/// The `{id}` of a record.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct RecordId {
+    /// Record id
+    #[param(minimum = 1)]
+    id: i64,
 }
 
-fn jumbled(input: WordInput) -> Jumbled {
-    let jumbled = jumble(&input.word, input.seed);
-    Jumbled {
-        original: input.word.into_string(),
-        jumbled,
-        at: db::now(),
+impl From<RecordId> for i64 {
+    fn from(path: RecordId) -> Self {
+        path.id
     }
 }
 
-fn with_etag(mut response: actix_web::HttpResponseBuilder, record: Randomize) -> HttpResponse {
+/// The filter of `GET /api/randomizes`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RecordFilter {
+    /// Case-insensitive substring of `original`; `%`, `_` and `\` match themselves.
+    #[param(max_length = 256)]
+    original: Option<String>,
+}
+
+impl RecordFilter {
+    /// The needle, if any, adding what is wrong to `errors`.
+    fn into_needle(self, errors: &mut FieldErrors) -> Option<String> {
+        let needle = self.original.filter(|s| !s.is_empty())?;
+        if needle.chars().count() > MAX_FILTER_CHARS {
+            errors.insert(
+                "original".into(),
+                vec![format!("must be at most {MAX_FILTER_CHARS} characters")],
+            );
+        }
+        Some(needle)
+    }
+}
+
+fn jumbled(input: WordInput) -> NewRecord {
+    let jumbled = jumble(&input.word, input.seed);
+    NewRecord::new(input.word.into_string(), jumbled, db::now())
+}
+
+fn with_etag(mut response: actix_web::HttpResponseBuilder, record: Record) -> HttpResponse {
     response
         .insert_header((header::ETAG, etag::of(&record)))
-        .json(Record::from(record))
+        .json(RecordView::from(record))
 }
 
 #[utoipa::path(
@@ -95,51 +110,49 @@ fn with_etag(mut response: actix_web::HttpResponseBuilder, record: Randomize) ->
         graphemes. Send `seed` to get the same result for the same word every time, on every release.",
     request_body(content = RandomizeRequest, content_type = "application/json"),
     responses(
-        (status = 201, description = "Stored; the body is the new record", body = Record,
+        (status = 201, description = "Stored; the body is the new record", body = RecordView,
             headers(("Location" = String, description = "`/api/randomizes/{id}` of the new record"),
                     ("ETag" = String, description = "Entity tag of the record, for `If-Match` / `If-None-Match`"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over `MAX_BODY_BYTES`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid `word` or `seed`; see `errors`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds"))),
+        ProblemResponse<400>, ProblemResponse<413>, ProblemResponse<415>, ProblemResponse<422>,
+        ProblemResponse<503>,
     )
 )]
-pub async fn create(
+pub(crate) async fn create(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
     audit: AuditTicket,
 ) -> Result<HttpResponse, ApiError> {
-    let change = jumbled(WordInput::parse(&req, &body, state.max_word_graphemes)?);
-    let record = audit.create(state.db.writer(), change).await?;
+    let record = jumbled(WordInput::parse(&req, &body, state.max_word_graphemes)?);
+    let created = audit
+        .write(state.db.writer(), StatusCode::CREATED, |entry| {
+            Job::Create { record, entry }
+        })
+        .await?
+        .into_record()?;
     let mut response = HttpResponse::Created();
-    response.insert_header((header::LOCATION, format!("/api/randomizes/{}", record.id)));
-    Ok(with_etag(response, record))
+    response.insert_header((header::LOCATION, format!("/api/randomizes/{}", created.id)));
+    Ok(with_etag(response, created))
 }
 
 #[utoipa::path(
     get, path = "/api/randomizes/{id}", tag = "randomizes", operation_id = "get_randomize",
     summary = "Read one record",
     description = "Send the `ETag` you hold as `If-None-Match` to get 304 Not Modified when nothing changed.",
-    params(
-        ("id" = i64, Path, description = "Record id", minimum = 1, maximum = 9223372036854775807_i64),
-        ("If-None-Match" = Option<String>, Header, description = "ETag(s) from an earlier read; 304 when one matches", nullable = false,
-            pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"(, ?(W/)?"[\x21\x23-\x7e]*")*)$"#),
-    ),
+    params(RecordId, IfNoneMatch),
     responses(
-        (status = 200, description = "The record", body = Record,
+        (status = 200, description = "The record", body = RecordView,
             headers(("ETag" = String, description = "Entity tag of the record"))),
         (status = 304, description = "Not modified since the ETag you sent",
             headers(("ETag" = String, description = "Entity tag of the record"))),
-        (status = 400, description = "`If-None-Match` is not a list of entity tags", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No record with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        ProblemResponse<400>, ProblemResponse<404>, ProblemResponse<503>,
     )
 )]
-pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let id = record_id(&req)?;
+pub(crate) async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id::<RecordId>(&req)?;
     let record = state.db.read(move |conn| store::find(conn, id)).await?;
     let tag = etag::of(&record);
     if etag::none_match_hits(&req, &tag)? {
@@ -153,46 +166,31 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 #[utoipa::path(
     get, path = "/api/randomizes", tag = "randomizes", operation_id = "list_randomizes",
     summary = "List records, newest first",
-    params(ListParams),
+    params(PageParams, RecordFilter),
     responses(
-        (status = 200, description = "One page of records", body = Vec<Record>,
+        (status = 200, description = "One page of records", body = Vec<RecordView>,
             headers(("X-Pagination" = String, description = "JSON: `total`, `total_pages`, `first_page`, `last_page`, `page`, `previous_page`, `next_page` (absent neighbours omitted)"),
                     ("Link" = String, description = "RFC 8288 links: `first`, `prev`, `next`, `last`"))),
-        (status = 422, description = "Invalid `page`, `page_size` or `original`; see `errors`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        ProblemResponse<422>, ProblemResponse<503>,
     )
 )]
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let params = query_params(&req, &["page", "page_size", "original"])?;
+pub(crate) async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (paging, filter, pairs) = query::parse::<PageParams, RecordFilter>(&req)?;
     let mut errors = FieldErrors::new();
-    let page = PageRequest::from_params(&params, &mut errors);
-    let contains = params.get("original").cloned().filter(|s| !s.is_empty());
-    if contains
-        .as_ref()
-        .is_some_and(|s| s.chars().count() > MAX_FILTER_CHARS)
-    {
-        errors.insert(
-            "original".into(),
-            vec![format!("must be at most {MAX_FILTER_CHARS} characters")],
-        );
-    }
+    let page = paging.into_request(&mut errors);
+    let needle = filter.into_needle(&mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
     let (rows, total) = state
         .db
-        .read(move |conn| store::list(conn, contains.as_deref(), page.offset(), page.page_size))
+        .read(move |conn| store::list(conn, needle.as_deref(), page.offset(), page.page_size))
         .await?;
-    let pagination = PaginationHeader::new(page, total);
-    let mut response = HttpResponse::Ok();
-    response.insert_header((
-        HeaderName::from_static("x-pagination"),
-        serde_json::to_string(&pagination).map_err(|e| ApiError::Internal(e.to_string()))?,
-    ));
-    if let Some(link) = pagination.link(&req, &params, page.page_size) {
-        response.insert_header((header::LINK, link));
-    }
-    Ok(response.json(rows.into_iter().map(Record::from).collect::<Vec<_>>()))
+    let records: Vec<RecordView> = rows.into_iter().map(RecordView::from).collect();
+    page_response(&req, &pairs, page, total, &records)
 }
 
 #[utoipa::path(
@@ -201,67 +199,59 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     description = "Stores a new word, jumbled afresh; `updated` moves, `created` stays. Send the record's `ETag` \
         as `If-Match` to be sure nobody changed it since you read it (412 otherwise); without `If-Match` the \
         write is unconditional.",
-    params(
-        ("id" = i64, Path, description = "Record id", minimum = 1, maximum = 9223372036854775807_i64),
-        ("If-Match" = Option<String>, Header, description = "ETag the record must still have (or `*`)", nullable = false,
-            pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"(, ?(W/)?"[\x21\x23-\x7e]*")*)$"#),
-    ),
+    params(RecordId, IfMatch),
     request_body(content = RandomizeRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The updated record", body = Record,
+        (status = 200, description = "The updated record", body = RecordView,
             headers(("ETag" = String, description = "New entity tag"))),
-        (status = 400, description = "Malformed JSON, or `If-Match` is not `*` or a list of entity tags", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No record with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale: GET the record again", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over `MAX_BODY_BYTES`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid `word` or `seed`; see `errors`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        ProblemResponse<400>, ProblemResponse<404>, ProblemResponse<412>, ProblemResponse<413>,
+        ProblemResponse<415>, ProblemResponse<422>, ProblemResponse<503>,
     )
 )]
-pub async fn update(
+pub(crate) async fn update(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
     audit: AuditTicket,
 ) -> Result<HttpResponse, ApiError> {
-    let id = record_id(&req)?;
+    let id = path_id::<RecordId>(&req)?;
     let precondition = etag::if_match(&req, id)?;
     let change = jumbled(WordInput::parse(&req, &body, state.max_word_graphemes)?);
-    let record = audit
-        .write(state.db.writer(), StatusCode::OK, move |conn| {
-            store::update(conn, id, &precondition, &change)
+    let updated = audit
+        .write(state.db.writer(), StatusCode::OK, |entry| Job::Update {
+            id,
+            precondition,
+            change,
+            entry,
         })
-        .await?;
-    Ok(with_etag(HttpResponse::Ok(), record))
+        .await?
+        .into_record()?;
+    Ok(with_etag(HttpResponse::Ok(), updated))
 }
 
 #[utoipa::path(
     delete, path = "/api/randomizes/{id}", tag = "randomizes", operation_id = "delete_randomize",
     summary = "Delete a record",
-    params(
-        ("id" = i64, Path, description = "Record id", minimum = 1, maximum = 9223372036854775807_i64),
-        ("If-Match" = Option<String>, Header, description = "ETag the record must still have (or `*`)", nullable = false,
-            pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"(, ?(W/)?"[\x21\x23-\x7e]*")*)$"#),
-    ),
+    params(RecordId, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "`If-Match` is not `*` or a list of entity tags", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No record with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        ProblemResponse<400>, ProblemResponse<404>, ProblemResponse<412>, ProblemResponse<503>,
     )
 )]
-pub async fn delete(
+pub(crate) async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
     audit: AuditTicket,
 ) -> Result<HttpResponse, ApiError> {
-    let id = record_id(&req)?;
+    let id = path_id::<RecordId>(&req)?;
     let precondition = etag::if_match(&req, id)?;
     audit
-        .write(state.db.writer(), StatusCode::NO_CONTENT, move |conn| {
-            store::delete(conn, id, &precondition)
+        .write(state.db.writer(), StatusCode::NO_CONTENT, |entry| {
+            Job::Delete {
+                id,
+                precondition,
+                entry,
+            }
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

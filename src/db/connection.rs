@@ -7,8 +7,8 @@ use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
 
+use super::config::{DatabaseConfig, SqliteSynchronous};
 use super::url::DatabaseUrl;
-use crate::config::{DatabaseConfig, SqliteSynchronous};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -25,7 +25,7 @@ pub struct ConnectOptions {
     /// PostgreSQL gives up waiting for a lock after `timeout` (`lock_timeout`), as SQLite
     /// does through `busy_timeout`. For the serving connections: a table locked by an
     /// operator's DDL must answer 503, not hold every request. Migrations wait instead.
-    pub bounded_lock_waits: bool,
+    pub(crate) bounded_lock_waits: bool,
 }
 
 impl From<&DatabaseConfig> for ConnectOptions {
@@ -41,7 +41,7 @@ impl From<&DatabaseConfig> for ConnectOptions {
 
 impl ConnectOptions {
     /// For the connections that serve requests: the pool's and the writer's.
-    pub fn serving(config: &DatabaseConfig) -> Self {
+    pub(crate) fn serving(config: &DatabaseConfig) -> Self {
         Self {
             bounded_lock_waits: true,
             ..Self::from(config)
@@ -130,18 +130,18 @@ fn with_network_timeouts(url: &str, timeout: Duration) -> String {
 }
 
 /// A pooled read connection and what the pool needs to know about it.
-pub struct Pooled {
-    pub conn: DbConnection,
+pub(crate) struct Pooled {
+    pub(crate) conn: DbConnection,
     /// Connections opened before a read began may have died idle (a PostgreSQL restart).
-    pub opened: std::time::Instant,
+    pub(crate) opened: std::time::Instant,
     /// It reported a lost connection: the pool closes it instead of keeping it.
-    pub lost: bool,
+    pub(crate) lost: bool,
 }
 
 /// Opens connections by URL scheme (diesel's derived `establish` would try each backend
 /// and hide the PostgreSQL error behind "invalid connection url").
 #[derive(Debug)]
-pub struct Manager(pub ConnectOptions);
+pub(crate) struct Manager(ConnectOptions);
 
 impl r2d2::ManageConnection for Manager {
     type Connection = Pooled;
@@ -169,9 +169,9 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-pub type Pool = r2d2::Pool<Manager>;
+pub(crate) type Pool = r2d2::Pool<Manager>;
 
-pub fn pool(config: &DatabaseConfig) -> Pool {
+pub(crate) fn pool(config: &DatabaseConfig) -> Pool {
     r2d2::Pool::builder()
         .max_size(config.pool_size)
         .min_idle(Some(0))

@@ -1,58 +1,91 @@
-//! Queries on `randomizes`.
+//! The `randomizes` table: stored records, their write shape and their queries.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text, Timestamp};
 
-use super::schema::randomizes::dsl::*;
-use super::{DbConnection, StoreError, escape_like};
+use super::connection::DbConnection;
+use super::error::StoreError;
+use super::schema::{randomizes, randomizes_count};
+use super::shape::write_shape;
+use super::values::{escape_like, fold};
 
-type Backend = <DbConnection as Connection>::Backend;
-
-pub use record::Randomize;
-
-// Its own module: the derives bind locals named like the columns, which the dsl glob
-// import above would shadow.
-mod record {
-    use chrono::NaiveDateTime;
-    use diesel::prelude::*;
-
-    #[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName)]
-    #[diesel(table_name = crate::db::schema::randomizes)]
-    pub struct Randomize {
-        pub id: i64,
-        pub original: String,
-        pub jumbled: String,
-        pub version: i32,
-        pub created: NaiveDateTime,
-        pub updated: NaiveDateTime,
+write_shape! {
+    /// A record as written: by a create whole, by an update its word columns and `updated`.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct NewRecord into "randomizes", unnested as RecordColumns {
+        original: String => Text,
+        original_folded: String => Text,
+        jumbled: String => Text,
+        version: i32 => Integer,
+        created: NaiveDateTime => Timestamp,
+        updated: NaiveDateTime => Timestamp,
     }
 }
 
-const COLUMNS: (id, original, jumbled, version, created, updated) =
-    (id, original, jumbled, version, created, updated);
+impl NewRecord {
+    /// A word and its jumble, written at `at`.
+    pub fn new(original: String, jumbled: String, at: NaiveDateTime) -> Self {
+        Self {
+            original_folded: fold(&original),
+            original,
+            jumbled,
+            version: 1,
+            created: at,
+            updated: at,
+        }
+    }
+}
 
-/// A word and its jumble, as written by a create or an update.
-#[derive(Debug, Clone)]
-pub struct Jumbled {
+/// A record as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName)]
+#[diesel(table_name = randomizes)]
+pub struct Record {
+    pub id: i64,
     pub original: String,
     pub jumbled: String,
-    pub at: NaiveDateTime,
+    pub version: i32,
+    pub created: NaiveDateTime,
+    pub updated: NaiveDateTime,
 }
+
+/// The columns of [`Record`], in its field order (also what batch INSERTs return).
+pub(crate) const RETURNED: &str = "id, original, jumbled, version, created, updated";
+
+type Columns = (
+    randomizes::id,
+    randomizes::original,
+    randomizes::jumbled,
+    randomizes::version,
+    randomizes::created,
+    randomizes::updated,
+);
+
+const COLUMNS: Columns = (
+    randomizes::id,
+    randomizes::original,
+    randomizes::jumbled,
+    randomizes::version,
+    randomizes::created,
+    randomizes::updated,
+);
 
 /// `If-Match` reduced to what the store checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Precondition {
+pub(crate) enum Precondition {
     /// No `If-Match`, or `If-Match: *` (the record must merely exist).
     None,
     /// The record's version must be one of these (possibly none: always stale).
     VersionIn(Vec<i32>),
 }
 
-pub fn find(conn: &mut DbConnection, record_id: i64) -> Result<Randomize, StoreError> {
+type Backend = <DbConnection as Connection>::Backend;
+
+pub(crate) fn find(conn: &mut DbConnection, record_id: i64) -> Result<Record, StoreError> {
     // Not `.first()`: its bound `LIMIT ?` makes SQLite re-prepare the statement on every
     // execution (the planner reads LIMIT's value, so a new binding expires the plan).
     // A primary-key lookup needs no LIMIT.
-    Ok(randomizes
+    Ok(randomizes::table
         .find(record_id)
         .select(COLUMNS)
         .get_result(conn)?)
@@ -60,30 +93,30 @@ pub fn find(conn: &mut DbConnection, record_id: i64) -> Result<Randomize, StoreE
 
 /// One page, newest first, and the total matching `contains` (case-insensitive,
 /// wildcards literal).
-pub fn list(
+pub(crate) fn list(
     conn: &mut DbConnection,
     contains: Option<&str>,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<Randomize>, i64), StoreError> {
+) -> Result<(Vec<Record>, i64), StoreError> {
     let filtered = || {
-        let mut query = randomizes.into_boxed::<Backend>();
+        let mut query = randomizes::table.into_boxed::<Backend>();
         if let Some(needle) = contains {
-            let pattern = format!("%{}%", escape_like(&needle.to_lowercase()));
-            query = query.filter(original_folded.like(pattern).escape('\\'));
+            let pattern = format!("%{}%", escape_like(&fold(needle)));
+            query = query.filter(randomizes::original_folded.like(pattern).escape('\\'));
         }
         query
     };
     let total = match contains {
         // Kept exact by triggers (see the count_randomizes migration): no scan.
-        None => super::schema::randomizes_count::table
-            .select(super::schema::randomizes_count::total)
+        None => randomizes_count::table
+            .select(randomizes_count::total)
             .get_result(conn)?,
         Some(_) => filtered().count().get_result(conn)?,
     };
     let rows = filtered()
         .select(COLUMNS)
-        .order(id.desc())
+        .order(randomizes::id.desc())
         .offset(offset)
         .limit(limit)
         .load(conn)?;
@@ -92,25 +125,26 @@ pub fn list(
 
 /// Replaces the word; the version check and the write are one statement, so two
 /// clients racing with the same ETag cannot both win.
-pub fn update(
+pub(crate) fn update(
     conn: &mut DbConnection,
     record_id: i64,
     precondition: &Precondition,
-    change: &Jumbled,
-) -> Result<Randomize, StoreError> {
-    let mut target = diesel::update(randomizes)
-        .filter(id.eq(record_id))
+    change: &NewRecord,
+) -> Result<Record, StoreError> {
+    use randomizes::dsl;
+    let mut target = diesel::update(randomizes::table)
+        .filter(dsl::id.eq(record_id))
         .into_boxed();
     if let Precondition::VersionIn(versions) = precondition {
-        target = target.filter(version.eq_any(versions.clone()));
+        target = target.filter(dsl::version.eq_any(versions.clone()));
     }
     let updated_row = target
         .set((
-            original.eq(&change.original),
-            original_folded.eq(change.original.to_lowercase()),
-            jumbled.eq(&change.jumbled),
-            version.eq(version + 1),
-            updated.eq(change.at),
+            dsl::original.eq(&change.original),
+            dsl::original_folded.eq(&change.original_folded),
+            dsl::jumbled.eq(&change.jumbled),
+            dsl::version.eq(dsl::version + 1),
+            dsl::updated.eq(change.updated),
         ))
         .returning(COLUMNS)
         .get_result(conn)
@@ -118,16 +152,17 @@ pub fn update(
     updated_row.ok_or_else(|| missing_or_stale(conn, record_id))
 }
 
-pub fn delete(
+pub(crate) fn delete(
     conn: &mut DbConnection,
     record_id: i64,
     precondition: &Precondition,
 ) -> Result<(), StoreError> {
-    let mut target = diesel::delete(randomizes)
-        .filter(id.eq(record_id))
+    use randomizes::dsl;
+    let mut target = diesel::delete(randomizes::table)
+        .filter(dsl::id.eq(record_id))
         .into_boxed();
     if let Precondition::VersionIn(versions) = precondition {
-        target = target.filter(version.eq_any(versions.clone()));
+        target = target.filter(dsl::version.eq_any(versions.clone()));
     }
     match target.execute(conn)? {
         0 => Err(missing_or_stale(conn, record_id)),
@@ -136,9 +171,9 @@ pub fn delete(
 }
 
 fn missing_or_stale(conn: &mut DbConnection, record_id: i64) -> StoreError {
-    match randomizes
+    match randomizes::table
         .find(record_id)
-        .select(id)
+        .select(randomizes::id)
         .first::<i64>(conn)
         .optional()
     {

@@ -3,7 +3,8 @@
 use std::process::{Command, Output};
 
 use diesel::prelude::*;
-use randomize::db::histories::NewHistory;
+use randomize::db::histories::NewEntry;
+use randomize::db::randomizes::NewRecord;
 
 use crate::both_backends;
 use crate::helpers::{Backend, MIGRATIONS, TestDb};
@@ -89,7 +90,7 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         ))
         .execute(&mut conn)
         .unwrap();
-    let entry = NewHistory {
+    let entry = NewEntry {
         request_id: "r".into(),
         method: "GET".into(),
         path: "/api".into(),
@@ -102,11 +103,7 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         created: at,
     };
     // The writer's hand-written batch INSERTs: their column lists must match too.
-    let new = randomize::db::randomizes::Jumbled {
-        original: "Bb".into(),
-        jumbled: "bB".into(),
-        at,
-    };
+    let new = NewRecord::new("Bb".into(), "bB".into(), at);
     let created = randomize::db::batch::insert(&mut conn, &[&new], &[&entry]).unwrap();
     assert_eq!(
         (created[0].original.as_str(), created[0].version),
@@ -251,6 +248,31 @@ fn bad_configuration_stops_with_one_line_naming_the_variable() {
         String::from_utf8_lossy(&missing.stderr)
             .starts_with("randomize: DATABASE_URL: cannot read DATABASE_URL_FILE")
     );
+}
+
+/// SPEC §7: enumerated values are case-insensitive (`FULL` is how SQLite spells it).
+#[test]
+fn enumerated_settings_are_read_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(Backend::Sqlite);
+    for (var, value) in [
+        ("SQLITE_SYNCHRONOUS", "FULL"),
+        ("SQLITE_SYNCHRONOUS", "Normal"),
+        ("LOG_FORMAT", "JSON"),
+        ("JWT_ALGORITHM", "hs256"),
+    ] {
+        let output = randomize(&dir)
+            .args(["migrate"])
+            .env("DATABASE_URL", &db.url)
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{var}={value}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 #[test]

@@ -14,6 +14,7 @@ both_backends!(
     wrong_content_type_is_415,
     body_over_the_limit_is_413,
     invalid_words_are_422_with_field_errors,
+    a_key_given_twice_is_422_and_stores_nothing,
     unknown_routes_are_404_problems,
     wrong_method_is_405_with_allow,
     request_id_is_echoed_when_sane_and_generated_otherwise,
@@ -30,6 +31,17 @@ async fn post_raw(
         request = request.header("content-type", ct);
     }
     request.send().await.unwrap()
+}
+
+async fn a_key_given_twice_is_422_and_stores_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = br#"{"word": "abc", "word": "xyz"}"#.to_vec();
+
+    let response = post_raw(&app, Some("application/json"), body).await;
+
+    let problem = assert_problem(response, 422).await;
+    assert_eq!(problem["errors"]["body"], json!(["must not repeat a key"]));
+    assert_eq!(app.db.count_randomizes(), 0);
 }
 
 async fn malformed_json_is_400(backend: Backend) {

@@ -7,8 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::RunQueryDsl;
 use diesel::prelude::*;
-use randomize::config::{DatabaseConfig, ServerConfig, SqliteSynchronous};
-use randomize::db::{ConnectOptions, DatabaseUrl, DbConnection, migrations};
+use randomize::config::ServerConfig;
+use randomize::db::histories::Entry;
+use randomize::db::{
+    ConnectOptions, DatabaseConfig, DatabaseUrl, DbConnection, SqliteSynchronous, migrations,
+};
 use randomize::startup::Application;
 use serde_json::Value;
 
@@ -134,23 +137,12 @@ impl TestDb {
         ConnectOptions::from(&self.config()).connect()
     }
 
-    /// Audit rows, oldest first.
-    pub fn histories(&self) -> Vec<HistoryRow> {
+    /// Audit entries as stored, oldest first.
+    pub fn histories(&self) -> Vec<Entry> {
         use randomize::db::schema::histories::dsl::*;
         histories
-            .select((
-                request_id,
-                method,
-                path,
-                query,
-                status,
-                client_ip,
-                user_agent,
-                subject,
-                duration_ms,
-            ))
             .order(id.asc())
-            .load::<HistoryRow>(&mut self.connect())
+            .load::<Entry>(&mut self.connect())
             .expect("read histories")
     }
 
@@ -201,19 +193,6 @@ fn sweep_stale_schemas(admin: &mut DbConnection) {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable)]
-pub struct HistoryRow {
-    pub request_id: String,
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub status: i32,
-    pub client_ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub subject: Option<String>,
-    pub duration_ms: f64,
-}
-
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -229,17 +208,7 @@ impl Drop for TestApp {
 }
 
 pub fn server_config(db: &TestDb) -> ServerConfig {
-    ServerConfig {
-        database: db.config(),
-        bind: "127.0.0.1:0".into(),
-        workers: 2,
-        shutdown_timeout: Duration::from_secs(5),
-        trusted_proxies: vec![],
-        max_word_graphemes: 256,
-        max_body_bytes: 16 * 1024,
-        cors_allowed_origins: vec![],
-        verifier: None,
-    }
+    ServerConfig::local(db.config())
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {

@@ -1,6 +1,8 @@
 //! Integration tests: the real server on a random port, over HTTP, on SQLite and on
 //! PostgreSQL (`both_backends!` runs each scenario once per backend).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// One binary, nothing exported: `pub` here only shares helpers between its modules.
+#![allow(unreachable_pub)]
 
 mod helpers;
 

@@ -84,10 +84,18 @@ async fn seeded_create_is_reproducible(backend: Backend) {
     let max_seed = app
         .post_json(&json!({"word": "randomize", "seed": u64::MAX}))
         .await;
+    // JSON Schema's `integer` includes 1.0; the document promises an integer.
+    let float_seed = app
+        .post_json(&json!({"word": "randomize", "seed": 1.0}))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
 
     // The same golden vector the unit tests pin: seeded output is a public contract.
     assert_eq!(first["jumbled"], "raediznom");
     assert_eq!(second["jumbled"], "raediznom");
+    assert_eq!(float_seed["jumbled"], "raediznom");
     assert_eq!(max_seed.status(), 201);
     assert_eq!(
         max_seed.json::<Value>().await.unwrap()["jumbled"],

@@ -1,0 +1,94 @@
+//! How one batch is stored: the jobs' own statements first (an update, a delete), then
+//! every new record and every audit entry at once (`batch::insert`), then one commit.
+
+use diesel::connection::SimpleConnection;
+
+use super::job::{Done, Outcome, Queued, fail_all};
+use super::session::{Arrival, Plan, Session};
+use crate::db::batch;
+use crate::db::connection::DbConnection;
+use crate::db::error::StoreError;
+
+/// Stores `batch` and answers every job in it, or returns the error that failed it
+/// with its jobs still waiting (for `replay::recover`). A batch that could not even
+/// begin is answered with that error here.
+pub(super) fn store(
+    session: &mut Session,
+    batch: &mut Vec<Queued>,
+    arrival: Arrival,
+) -> Result<(), StoreError> {
+    let plan = session.plan(arrival, batch.iter().all(|q| q.job.is_insert_only()));
+    let conn = match session.ready(plan) {
+        Ok(conn) => conn,
+        Err(error) => {
+            fail_all(batch, &error);
+            return Ok(());
+        }
+    };
+    let stored = match plan {
+        Plan::OneStatement => write(conn, batch),
+        Plan::Transaction => committed(conn, batch),
+    };
+    let outcomes = stored?;
+    for (queued, outcome) in batch.drain(..).zip(outcomes) {
+        queued.answer(outcome);
+    }
+    Ok(())
+}
+
+/// The jobs and `COMMIT`, on a connection where `BEGIN` succeeded; rolled back if any
+/// of it fails.
+pub(super) fn committed(
+    conn: &mut DbConnection,
+    batch: &[Queued],
+) -> Result<Vec<Outcome>, StoreError> {
+    let written = write(conn, batch).and_then(|outcomes| {
+        conn.batch_execute("COMMIT")?;
+        Ok(outcomes)
+    });
+    if written.is_err()
+        && let Err(error) = conn.batch_execute("ROLLBACK")
+    {
+        tracing::warn!(%error, "rollback failed");
+    }
+    written
+}
+
+/// Each job's outcome once the batch commits, or the error that fails the whole batch.
+///
+/// A job's own statements may fail without poisoning the transaction (a stale
+/// precondition, an unknown id): that job then writes no audit entry (the request
+/// middleware appends one with the error's status) and the others go on.
+fn write(conn: &mut DbConnection, batch: &[Queued]) -> Result<Vec<Outcome>, StoreError> {
+    let mut applied: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
+    for queued in batch {
+        let outcome = queued.job.apply(conn);
+        if let Some(Err(error)) = &outcome
+            && error.aborts_transaction()
+        {
+            return Err(error.clone());
+        }
+        applied.push(outcome);
+    }
+    let records: Vec<_> = batch.iter().filter_map(|q| q.job.new_record()).collect();
+    let entries: Vec<_> = batch
+        .iter()
+        .zip(&applied)
+        .filter(|(_, outcome)| !matches!(outcome, Some(Err(_))))
+        .map(|(queued, _)| queued.job.entry())
+        .collect();
+    let mut stored = batch::insert(conn, &records, &entries)?.into_iter();
+    let outcomes = batch
+        .iter()
+        .zip(applied)
+        .map(|(queued, outcome)| match outcome {
+            Some(outcome) => outcome,
+            None if queued.job.new_record().is_some() => stored
+                .next()
+                .map(Done::Created)
+                .ok_or_else(|| StoreError::Internal("a created record did not come back".into())),
+            None => Ok(Done::Appended),
+        })
+        .collect();
+    Ok(outcomes)
+}

@@ -1,0 +1,122 @@
+//! What requests ask of the writer, as plain data it can run, and run again when a
+//! failed batch is replayed: every input (the jumbled word, the audit entry) is computed
+//! before queueing, so a replay writes exactly the same.
+
+use tokio::sync::oneshot;
+
+use crate::db::connection::DbConnection;
+use crate::db::error::StoreError;
+use crate::db::histories::NewEntry;
+use crate::db::randomizes::{self, NewRecord, Precondition, Record};
+
+/// One request's write. Each carries the request's audit entry, which commits with it
+/// atomically, or not at all when the write does not happen.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// A new record.
+    Create { record: NewRecord, entry: NewEntry },
+    /// A new word for record `id`, when `precondition` holds.
+    Update {
+        id: i64,
+        precondition: Precondition,
+        change: NewRecord,
+        entry: NewEntry,
+    },
+    /// Record `id` removed, when `precondition` holds.
+    Delete {
+        id: i64,
+        precondition: Precondition,
+        entry: NewEntry,
+    },
+    /// Only the audit entry: every request that changed nothing.
+    Append { entry: NewEntry },
+}
+
+/// What a job did, once its batch committed.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Created(Record),
+    Updated(Record),
+    Deleted,
+    Appended,
+}
+
+pub(super) type Outcome = Result<Done, StoreError>;
+
+impl Done {
+    /// The record a create or an update stored.
+    pub(crate) fn into_record(self) -> Result<Record, StoreError> {
+        match self {
+            Self::Created(record) | Self::Updated(record) => Ok(record),
+            other => Err(StoreError::Internal(format!(
+                "the writer answered {other:?} where a record was expected"
+            ))),
+        }
+    }
+}
+
+impl Job {
+    pub(super) fn entry(&self) -> &NewEntry {
+        match self {
+            Self::Create { entry, .. }
+            | Self::Update { entry, .. }
+            | Self::Delete { entry, .. }
+            | Self::Append { entry } => entry,
+        }
+    }
+
+    /// The record a create inserts.
+    pub(super) fn new_record(&self) -> Option<&NewRecord> {
+        match self {
+            Self::Create { record, .. } => Some(record),
+            _ => None,
+        }
+    }
+
+    /// Only rows to insert, which the batch writes together with every other job's.
+    pub(super) fn is_insert_only(&self) -> bool {
+        matches!(self, Self::Create { .. } | Self::Append { .. })
+    }
+
+    /// Runs the statements of a job that is not insert-only, on the open transaction.
+    /// Its entry is to be written only if this succeeds. `None` for insert-only jobs.
+    pub(super) fn apply(&self, conn: &mut DbConnection) -> Option<Outcome> {
+        match self {
+            Self::Update {
+                id,
+                precondition,
+                change,
+                ..
+            } => Some(randomizes::update(conn, *id, precondition, change).map(Done::Updated)),
+            Self::Delete {
+                id, precondition, ..
+            } => Some(randomizes::delete(conn, *id, precondition).map(|()| Done::Deleted)),
+            Self::Create { .. } | Self::Append { .. } => None,
+        }
+    }
+}
+
+/// A job in the queue, with the channel its request waits on.
+pub(super) struct Queued {
+    pub(super) job: Job,
+    reply: oneshot::Sender<Outcome>,
+}
+
+impl Queued {
+    pub(super) fn new(job: Job) -> (Self, oneshot::Receiver<Outcome>) {
+        let (reply, answer) = oneshot::channel();
+        (Self { job, reply }, answer)
+    }
+
+    pub(super) fn answer(self, outcome: Outcome) {
+        // The requester may have gone (client disconnected); the write stands either way.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// Every job in `batch` gets `error`.
+pub(super) fn fail_all(batch: &mut Vec<Queued>, error: &StoreError) {
+    batch
+        .drain(..)
+        .for_each(|queued| queued.answer(Err(error.clone())));
+}

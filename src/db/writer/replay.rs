@@ -1,0 +1,40 @@
+//! What happens when a batch fails.
+
+use super::commit::committed;
+use super::job::{Outcome, Queued, fail_all};
+use super::session::{Plan, Session};
+use crate::db::error::StoreError;
+
+/// Sorts a failed batch by the cause of `error`:
+/// - the connection is gone: every job answers 503, and the next batch reconnects;
+/// - a lock held elsewhere outlasted `DATABASE_TIMEOUT`, or the batch was a single job:
+///   its jobs get the error (a replay would wait again, or fail the same way);
+/// - otherwise a job is at fault: each job is replayed in a transaction of its own, so
+///   only the faulty one fails.
+pub(super) fn recover(session: &mut Session, batch: &mut Vec<Queued>, error: StoreError) {
+    if session.is_lost(&error) {
+        tracing::warn!(%error, batch = batch.len(), "writer lost the database; reconnecting next batch");
+        session.close();
+        let error = match error {
+            StoreError::Unavailable(_) => error,
+            other => StoreError::Unavailable(other.to_string()),
+        };
+        fail_all(batch, &error);
+    } else if matches!(error, StoreError::Locked(_)) || batch.len() == 1 {
+        fail_all(batch, &error);
+    } else {
+        tracing::warn!(%error, batch = batch.len(), "batch failed; replaying its jobs one by one");
+        for queued in batch.drain(..) {
+            let outcome = alone(session, &queued);
+            queued.answer(outcome);
+        }
+    }
+}
+
+/// One job in a transaction of its own.
+fn alone(session: &mut Session, queued: &Queued) -> Outcome {
+    let conn = session.ready(Plan::Transaction)?;
+    committed(conn, std::slice::from_ref(queued))?
+        .pop()
+        .unwrap_or_else(|| Err(StoreError::Internal("a replayed job has no outcome".into())))
+}

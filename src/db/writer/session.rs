@@ -1,0 +1,130 @@
+//! The writer's connection, and the two facts that decide how a batch may be sent on it.
+
+use diesel::connection::SimpleConnection;
+
+use crate::db::connection::{ConnectOptions, DbConnection};
+use crate::db::error::StoreError;
+use crate::db::url::DatabaseUrl;
+
+/// How a batch reached the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Arrival {
+    /// Queued while the previous batch was being stored: the connection was just used.
+    Busy,
+    /// The writer waited for it: the connection sat unused and may have died meanwhile
+    /// (a PostgreSQL restart).
+    AfterIdle,
+}
+
+/// How a batch is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plan {
+    /// PostgreSQL, inserts only: one statement that is its own transaction (one round
+    /// trip). Only on a connection known to be alive, because a failure cannot tell
+    /// whether the statement reached the server.
+    OneStatement,
+    /// `BEGIN`, the jobs, `COMMIT`. A connection that died idle fails at `BEGIN`, before
+    /// any of the batch was sent, so the batch can start over on a fresh one.
+    Transaction,
+}
+
+pub(super) struct Session {
+    options: ConnectOptions,
+    conn: Option<DbConnection>,
+}
+
+impl Session {
+    pub(super) fn new(options: ConnectOptions) -> Self {
+        Self {
+            options,
+            conn: None,
+        }
+    }
+
+    pub(super) fn plan(&self, arrival: Arrival, insert_only: bool) -> Plan {
+        let postgres = matches!(self.options.url, DatabaseUrl::Postgres(_));
+        let known_alive = self.conn.is_none() || arrival == Arrival::Busy;
+        if postgres && known_alive && insert_only {
+            Plan::OneStatement
+        } else {
+            Plan::Transaction
+        }
+    }
+
+    /// The connection, with a transaction open if `plan` says so.
+    ///
+    /// A reused PostgreSQL connection that fails at `BEGIN` died while idle: nothing of
+    /// the batch reached the server, so it starts over once on a fresh connection. A
+    /// failure after `BEGIN` is never retried here: a lost `COMMIT` reply may hide a
+    /// commit that happened.
+    pub(super) fn ready(&mut self, plan: Plan) -> Result<&mut DbConnection, StoreError> {
+        let reused_postgres = matches!(self.conn, Some(DbConnection::Postgres(_)));
+        let opened = match self.open(plan) {
+            Err(error) if reused_postgres && !matches!(error, StoreError::Locked(_)) => {
+                tracing::info!(%error, "writer connection lost while idle; reconnecting");
+                self.open(plan)
+            }
+            opened => opened,
+        };
+        match opened {
+            Ok(()) => self
+                .conn
+                .as_mut()
+                .ok_or_else(|| StoreError::Internal("the writer's connection vanished".into())),
+            Err(error) => {
+                tracing::warn!(%error, "writer cannot begin a transaction");
+                Err(match error {
+                    // Already waited DATABASE_TIMEOUT on a healthy connection.
+                    StoreError::Locked(_) => error,
+                    other => StoreError::Unavailable(other.to_string()),
+                })
+            }
+        }
+    }
+
+    fn open(&mut self, plan: Plan) -> Result<(), StoreError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self
+                .options
+                .connect()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        };
+        let conn = self.conn.insert(conn);
+        if plan == Plan::Transaction
+            && let Err(error) = begin(conn)
+        {
+            // A lock held elsewhere (SQLite's BEGIN IMMEDIATE) leaves the connection fine.
+            if !matches!(error, StoreError::Locked(_)) {
+                self.conn = None;
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Whether `error`, which failed a batch, means the connection is gone (rather than
+    /// one job being at fault).
+    pub(super) fn is_lost(&mut self, error: &StoreError) -> bool {
+        matches!(error, StoreError::Unavailable(_))
+            || self
+                .conn
+                .as_mut()
+                .is_none_or(|conn| conn.batch_execute("SELECT 1").is_err())
+    }
+
+    /// Drops the connection; the next batch opens a fresh one.
+    pub(super) fn close(&mut self) {
+        self.conn = None;
+    }
+}
+
+fn begin(conn: &mut DbConnection) -> Result<(), StoreError> {
+    // IMMEDIATE takes SQLite's write lock up front, so the transaction cannot fail
+    // half-way on lock upgrade if another process writes the file.
+    let statement = match conn {
+        DbConnection::Sqlite(_) => "BEGIN IMMEDIATE",
+        DbConnection::Postgres(_) => "BEGIN",
+    };
+    Ok(conn.batch_execute(statement)?)
+}

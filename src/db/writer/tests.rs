@@ -1,0 +1,174 @@
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use tokio::sync::oneshot;
+
+use super::commit;
+use super::job::{Done, Job, Outcome, Queued};
+use super::session::{Arrival, Session};
+use crate::db::histories::NewEntry;
+use crate::db::randomizes::{NewRecord, Precondition};
+use crate::db::{
+    ConnectOptions, DatabaseUrl, DbConnection, SqliteSynchronous, migrations, now, schema,
+};
+
+fn options(url: &str) -> ConnectOptions {
+    ConnectOptions {
+        url: DatabaseUrl::parse(url).unwrap_or_else(|e| panic!("{e}")),
+        timeout: Duration::from_secs(2),
+        sqlite_synchronous: SqliteSynchronous::Full,
+        bounded_lock_waits: true,
+    }
+}
+
+fn sqlite(dir: &tempfile::TempDir) -> (ConnectOptions, DbConnection) {
+    let options = options(&dir.path().join("w.sqlite3").display().to_string());
+    migrations::run_pending(&options, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+    let conn = options.connect().unwrap_or_else(|e| panic!("{e}"));
+    (options, conn)
+}
+
+fn entry(request_id: &str) -> NewEntry {
+    NewEntry {
+        request_id: request_id.into(),
+        method: "POST".into(),
+        path: "/api/randomizes".into(),
+        query: None,
+        status: 201,
+        duration_ms: 0.5,
+        client_ip: None,
+        user_agent: None,
+        subject: None,
+        created: now(),
+    }
+}
+
+fn create(word: &str, jumble: &str) -> Job {
+    Job::Create {
+        record: NewRecord::new(word.into(), jumble.into(), now()),
+        entry: entry(&format!("create-{word}-{jumble}")),
+    }
+}
+
+/// Stores `jobs` as one batch and returns what each job was answered.
+fn store(options: ConnectOptions, jobs: Vec<Job>, arrival: Arrival) -> Vec<Outcome> {
+    let (mut batch, answers): (Vec<Queued>, Vec<oneshot::Receiver<Outcome>>) =
+        jobs.into_iter().map(Queued::new).unzip();
+    let mut session = Session::new(options);
+    if let Err(error) = commit::store(&mut session, &mut batch, arrival) {
+        super::replay::recover(&mut session, &mut batch, error);
+    }
+    assert!(batch.is_empty(), "every job was answered");
+    answers
+        .into_iter()
+        .map(|mut answer| answer.try_recv().unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+fn audited(conn: &mut DbConnection) -> Vec<String> {
+    schema::histories::table
+        .select(schema::histories::request_id)
+        .order(schema::histories::request_id)
+        .load(conn)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn one_batch_answers_every_create_with_its_own_record_even_identical_ones() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (options, mut conn) = sqlite(&dir);
+    let words = [
+        ("alpha", "lapha"),
+        ("bravo", "vorab"),
+        ("alpha", "lapha"),
+        ("alpha", "hapla"),
+    ];
+    let mut jobs: Vec<Job> = words.iter().map(|(w, j)| create(w, j)).collect();
+    jobs.push(Job::Append {
+        entry: entry("read"),
+    });
+
+    let outcomes = store(options, jobs, Arrival::AfterIdle);
+
+    let mut ids = Vec::new();
+    for (outcome, (word, jumble)) in outcomes.iter().zip(words) {
+        match outcome {
+            Ok(Done::Created(record)) => {
+                assert_eq!(
+                    (record.original.as_str(), record.jumbled.as_str()),
+                    (word, jumble)
+                );
+                ids.push(record.id);
+            }
+            other => panic!("expected a created record, got {other:?}"),
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "every request got its own row");
+    assert!(matches!(outcomes[4], Ok(Done::Appended)));
+    assert_eq!(audited(&mut conn).len(), 5);
+}
+
+#[test]
+fn a_failing_job_fails_alone_and_writes_no_audit_entry() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (options, mut conn) = sqlite(&dir);
+    // An operator's trigger makes every update of record 1 fail with an SQL error.
+    conn.batch_execute(
+        "INSERT INTO randomizes (original, original_folded, jumbled, version, created, updated)
+             VALUES ('old', 'old', 'dlo', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00');
+         CREATE TRIGGER refuse BEFORE UPDATE ON randomizes WHEN OLD.id = 1
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let change = || NewRecord::new("new".into(), "wen".into(), now());
+    let jobs = vec![
+        create("kept", "ptek"),
+        Job::Update {
+            id: 1,
+            precondition: Precondition::None,
+            change: change(),
+            entry: entry("broken"),
+        },
+        Job::Delete {
+            id: 99,
+            precondition: Precondition::None,
+            entry: entry("missing"),
+        },
+        Job::Update {
+            id: 1,
+            precondition: Precondition::VersionIn(vec![7]),
+            change: change(),
+            entry: entry("stale"),
+        },
+        Job::Append {
+            entry: entry("fine"),
+        },
+    ];
+
+    let outcomes = store(options, jobs, Arrival::AfterIdle);
+
+    assert!(matches!(&outcomes[0], Ok(Done::Created(r)) if r.original == "kept"));
+    assert!(matches!(outcomes[1], Err(crate::db::StoreError::Query(_))));
+    assert!(matches!(outcomes[2], Err(crate::db::StoreError::NotFound)));
+    assert!(matches!(
+        outcomes[3],
+        Err(crate::db::StoreError::PreconditionFailed)
+    ));
+    assert!(matches!(outcomes[4], Ok(Done::Appended)));
+    assert_eq!(audited(&mut conn), ["create-kept-ptek", "fine"]);
+}
+
+#[test]
+fn an_unreachable_database_fails_the_batch_as_unavailable() {
+    let options = options("postgres://nobody@127.0.0.1:1/none");
+
+    let outcomes = store(options, vec![create("lost", "stol")], Arrival::Busy);
+
+    assert!(matches!(
+        outcomes[0],
+        Err(crate::db::StoreError::Unavailable(_))
+    ));
+}
