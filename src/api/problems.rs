@@ -45,11 +45,7 @@ const RETRY_AFTER: Headers = &[(
 
 fn described(status: u16) -> (&'static str, Headers) {
     match status {
-        400 => (
-            "Malformed request: the body is not well-formed JSON, or a conditional header is \
-             not `*` or a list of entity tags",
-            &[],
-        ),
+        400 => ("Malformed request: the body is not well-formed JSON", &[]),
         401 => (
             "No token, or an invalid or expired one",
             &[(
@@ -60,7 +56,10 @@ fn described(status: u16) -> (&'static str, Headers) {
         ),
         403 => ("The token lacks the `histories:read` scope", &[]),
         404 => ("Nothing with this id", &[]),
-        412 => ("`If-Match` is stale: GET the record again", &[]),
+        412 => (
+            "`If-Match` names no current version of the record: GET it again",
+            &[],
+        ),
         413 => ("Body over `MAX_BODY_BYTES`", &[]),
         415 => ("The body is not `application/json` (UTF-8)", &[]),
         422 => (
