@@ -7,12 +7,14 @@
 mod helpers;
 
 mod audit;
+mod bearer;
 mod cli;
 mod cors;
 mod entrypoint;
 mod errors;
 mod faults;
 mod histories;
+mod lists;
 mod metrics;
 mod openapi;
 mod process;
