@@ -1,5 +1,5 @@
-//! Audit entries (SPEC §5): what is recorded about a request, and the ticket that makes
-//! sure it is recorded exactly once.
+//! Audit entries (SPEC §5): what is written about a request, and the ticket that makes
+//! sure it is written exactly once.
 //!
 //! The request middleware opens an `AuditTicket` for every `/api/` request. A handler
 //! that writes passes the ticket's entry along with its write (`AuditTicket::write`), so

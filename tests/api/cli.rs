@@ -1,18 +1,11 @@
-//! The `randomize` binary itself: migrations (SPEC §8) and configuration errors (§7).
+//! The `randomize` binary itself: configuration errors (SPEC §7), SQLite pragmas, and the
+//! probes the container uses.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use diesel::prelude::*;
-use randomize::db::histories::NewEntry;
-use randomize::db::randomizes::NewRecord;
 
-use crate::both_backends;
-use crate::helpers::{Backend, MIGRATIONS, TestDb};
-
-both_backends!(
-    migrate_status_and_revert_round_trip,
-    schema_rs_matches_the_migrations
-);
+use crate::helpers::{Backend, TestDb};
 
 /// The binary, run from an empty folder so no developer `.env` leaks in.
 pub fn randomize(dir: &tempfile::TempDir) -> Command {
@@ -21,7 +14,8 @@ pub fn randomize(dir: &tempfile::TempDir) -> Command {
     command
 }
 
-fn run(dir: &tempfile::TempDir, db: &TestDb, args: &[&str]) -> String {
+/// Runs the binary against `db`, asserts success, returns its stdout.
+pub fn run(dir: &tempfile::TempDir, db: &TestDb, args: &[&str]) -> String {
     let output = randomize(dir)
         .args(args)
         .env("DATABASE_URL", &db.url)
@@ -33,176 +27,6 @@ fn run(dir: &tempfile::TempDir, db: &TestDb, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
-}
-
-async fn migrate_status_and_revert_round_trip(backend: Backend) {
-    let db = TestDb::new(backend);
-    let dir = tempfile::tempdir().unwrap();
-
-    let total = MIGRATIONS.len();
-    assert!(
-        run(&dir, &db, &["migrate", "--status"])
-            .ends_with(&format!("0 applied, {total} pending\n"))
-    );
-    let applied = run(&dir, &db, &["migrate"]);
-    for name in MIGRATIONS {
-        assert!(applied.contains(&format!("applied  {name}\n")), "{applied}");
-    }
-    assert!(run(&dir, &db, &["migrate"]).contains("0 migration(s) applied"));
-    let status = run(&dir, &db, &["migrate", "--status"]);
-    assert!(
-        status.ends_with(&format!("{total} applied, 0 pending\n")),
-        "{status}"
-    );
-
-    // Every down.sql works: revert everything, newest first, then apply it all again.
-    for (left, name) in MIGRATIONS.iter().enumerate().rev() {
-        assert_eq!(
-            run(&dir, &db, &["migrate", "--revert"]),
-            format!("reverted {name}\n")
-        );
-        assert!(
-            run(&dir, &db, &["migrate", "--status"])
-                .ends_with(&format!("{left} applied, {} pending\n", total - left))
-        );
-    }
-    assert_eq!(
-        run(&dir, &db, &["migrate", "--revert"]),
-        "nothing to revert\n"
-    );
-    assert!(run(&dir, &db, &["migrate"]).contains(&format!("{total} migration(s) applied")));
-}
-
-async fn schema_rs_matches_the_migrations(backend: Backend) {
-    use randomize::db::schema::{histories, randomizes, randomizes_count};
-    let db = TestDb::new(backend);
-    db.migrate();
-    let mut conn = db.connect();
-    let at = randomize::db::now();
-
-    diesel::insert_into(randomizes::table)
-        .values((
-            randomizes::original.eq("a"),
-            randomizes::original_folded.eq("a"),
-            randomizes::jumbled.eq("a"),
-            randomizes::created.eq(at),
-            randomizes::updated.eq(at),
-        ))
-        .execute(&mut conn)
-        .unwrap();
-    let entry = NewEntry {
-        request_id: "r".into(),
-        method: "GET".into(),
-        path: "/api".into(),
-        query: Some("q".into()),
-        status: 200,
-        duration_ms: 1.5,
-        client_ip: Some("::1".into()),
-        user_agent: Some("ua".into()),
-        subject: Some("s".into()),
-        created: at,
-    };
-    // The writer's hand-written batch INSERTs: their column lists must match too.
-    let new = NewRecord::new("Bb".into(), "bB".into(), at);
-    let created = randomize::db::batch::insert(&mut conn, &[&new], &[&entry]).unwrap();
-    assert_eq!(
-        (created[0].original.as_str(), created[0].version),
-        ("Bb", 1)
-    );
-
-    // Reading every column through schema.rs fails if a name or type disagrees.
-    let record: (
-        i64,
-        String,
-        String,
-        String,
-        i32,
-        chrono::NaiveDateTime,
-        chrono::NaiveDateTime,
-    ) = randomizes::table
-        .select(randomizes::all_columns)
-        .order(randomizes::id)
-        .first(&mut conn)
-        .unwrap();
-    assert_eq!(
-        (record.4, record.5),
-        (1, at),
-        "version defaults to 1; timestamps round-trip"
-    );
-    type HistoryColumns = (
-        i64,
-        String,
-        String,
-        String,
-        Option<String>,
-        i32,
-        f64,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        chrono::NaiveDateTime,
-    );
-    let row: HistoryColumns = histories::table
-        .select(histories::all_columns)
-        .first(&mut conn)
-        .unwrap();
-    assert_eq!((row.5, row.6, row.10), (200, 1.5, at));
-
-    let counted: (i32, i64) = randomizes_count::table
-        .select(randomizes_count::all_columns)
-        .first(&mut conn)
-        .unwrap();
-    assert_eq!(counted, (1, 2), "the trigger counted both inserts");
-}
-
-#[test]
-fn concurrent_migrations_on_postgres_apply_each_migration_once() {
-    let db = TestDb::new(Backend::Postgres);
-    let dir = tempfile::tempdir().unwrap();
-    let children: Vec<_> = (0..3)
-        .map(|_| {
-            randomize(&dir)
-                .args(["migrate"])
-                .env("DATABASE_URL", &db.url)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outputs: Vec<Output> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
-
-    let mut applied_lines = 0;
-    for output in &outputs {
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        applied_lines += stdout
-            .lines()
-            .filter(|l| l.starts_with("applied  "))
-            .count();
-    }
-    assert_eq!(
-        applied_lines,
-        MIGRATIONS.len(),
-        "each migration applied by exactly one process"
-    );
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = db.connect();
-    let count: Count = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
-        .get_result(&mut conn)
-        .unwrap();
-    assert_eq!(count.n, MIGRATIONS.len() as i64);
 }
 
 #[test]

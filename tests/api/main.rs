@@ -16,6 +16,7 @@ mod faults;
 mod histories;
 mod lists;
 mod metrics;
+mod migrations;
 mod openapi;
 mod process;
 mod randomizes;
