@@ -5,6 +5,8 @@
 //! name that no struct declares is a 422, so a typo (`pagesize=50`) is reported instead
 //! of silently ignored; of a repeated name the first occurrence counts.
 
+use std::collections::HashSet;
+
 use actix_web::HttpRequest;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
@@ -22,29 +24,24 @@ where
     let raw = req.query_string();
     let received: Pairs = serde_urlencoded::from_str(raw).map_err(malformed)?;
     let received_count = received.len();
-    let mut pairs = Pairs::with_capacity(received_count);
-    for (name, value) in received {
-        if pairs.iter().all(|(seen, _)| *seen != name) {
-            pairs.push((name, value));
-        }
-    }
+    // A set, not a scan of the pairs kept: a query may carry thousands of names.
+    let mut seen = HashSet::with_capacity(received_count);
+    let pairs: Pairs = received
+        .into_iter()
+        .filter(|(name, _)| seen.insert(name.clone()))
+        .collect();
     let known: Vec<&str> = fields_of::<A>()
         .iter()
         .chain(fields_of::<B>())
         .copied()
         .collect();
     let mut errors = FieldErrors::new();
+    let unknown = format!("is not a known parameter (known: {})", known.join(", "));
     for (name, _) in pairs
         .iter()
         .filter(|(name, _)| !known.contains(&name.as_str()))
     {
-        errors.insert(
-            name.chars().take(64).collect(),
-            vec![format!(
-                "is not a known parameter (known: {})",
-                known.join(", ")
-            )],
-        );
+        errors.insert(name.chars().take(64).collect(), vec![unknown.clone()]);
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

@@ -113,11 +113,19 @@ struct PgAppend<'a>(EntryColumns<'a>);
 
 impl QueryFragment<Pg> for PgAppend<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("INSERT INTO ");
-        out.push_sql(NewEntry::target());
-        out.push_sql(" SELECT * FROM ");
-        self.0.walk_unnest(&mut out)
+        insert_unnested::<NewEntry>(&mut out, &self.0)
     }
+}
+
+/// `INSERT INTO table (…) SELECT * FROM UNNEST(…)` for the rows in `columns`.
+fn insert_unnested<'b, S: WriteShape>(
+    out: &mut AstPass<'_, 'b, Pg>,
+    columns: &'b impl Unnest,
+) -> QueryResult<()> {
+    out.push_sql("INSERT INTO ");
+    out.push_sql(S::target());
+    out.push_sql(" SELECT * FROM ");
+    columns.walk_unnest(out)
 }
 
 /// Same SQL for every value, so diesel prepares it once per connection (a named
@@ -137,16 +145,12 @@ struct PgBatch<'a> {
 
 impl QueryFragment<Pg> for PgBatch<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH records AS (INSERT INTO ");
-        out.push_sql(NewRecord::target());
-        out.push_sql(" SELECT * FROM ");
-        self.records.walk_unnest(&mut out)?;
+        out.push_sql("WITH records AS (");
+        insert_unnested::<NewRecord>(&mut out, &self.records)?;
         out.push_sql(" RETURNING ");
         out.push_sql(RETURNED);
-        out.push_sql("), audit AS (INSERT INTO ");
-        out.push_sql(NewEntry::target());
-        out.push_sql(" SELECT * FROM ");
-        self.entries.walk_unnest(&mut out)?;
+        out.push_sql("), audit AS (");
+        insert_unnested::<NewEntry>(&mut out, &self.entries)?;
         out.push_sql(") SELECT ");
         out.push_sql(RETURNED);
         out.push_sql(" FROM records");
