@@ -20,11 +20,14 @@ use ipnet::IpNet;
 use crate::client_ip;
 use crate::db::histories::NewEntry;
 use crate::db::{self, Done, Job, StoreError, Writer};
+use crate::digest;
 use crate::error::ApiError;
 
 const MAX_PATH: usize = 2048;
 const MAX_QUERY: usize = 2048;
 const MAX_USER_AGENT: usize = 512;
+const MAX_TOKEN_ID: usize = 128;
+const TRACEPARENT: &str = "traceparent";
 
 /// Only the JSON API is audited; docs, health and metrics are not.
 pub(crate) fn is_audited(path: &str) -> bool {
@@ -66,6 +69,12 @@ impl AuditTicket {
                 .map(|v| sanitize(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT)),
             subject: None,
             created: db::now(),
+            resource_id: None,
+            token_id: None,
+            trace_id: req
+                .headers()
+                .get(TRACEPARENT)
+                .and_then(|v| trace_id(v.as_bytes())),
         };
         let ticket = Self(Rc::new(Ticket {
             draft: RefCell::new(draft),
@@ -79,6 +88,21 @@ impl AuditTicket {
     /// The verified caller (a JWT `sub`), once authentication has established it.
     pub(crate) fn set_subject(&self, subject: &str) {
         self.0.draft.borrow_mut().subject = Some(sanitize(subject, MAX_USER_AGENT));
+    }
+
+    /// The record the request reads, changes or deletes.
+    pub(crate) fn set_resource(&self, record_id: i64) {
+        self.0.draft.borrow_mut().resource_id = Some(record_id);
+    }
+
+    /// The credential presented: the verified token's `jti`, else the SHA-256 of the
+    /// raw token (so a stolen or forged token can be traced without storing it).
+    pub(crate) fn set_token(&self, raw: &str, jti: Option<&str>) {
+        let id = match jti {
+            Some(jti) => sanitize(jti, MAX_TOKEN_ID),
+            None => digest::sha256_hex(raw.as_bytes()),
+        };
+        self.0.draft.borrow_mut().token_id = Some(id);
     }
 
     /// The entry as it stands now, answered with `status`.
@@ -138,6 +162,32 @@ impl FromRequest for AuditTicket {
     }
 }
 
+/// The trace id of a valid W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`; later
+/// versions may append fields), lower-case hex; `None` for anything else, including
+/// the all-zero ids the recommendation declares invalid.
+fn trace_id(header: &[u8]) -> Option<String> {
+    let mut fields = header.split(|&b| b == b'-');
+    let (version, trace, parent, flags) = (
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    );
+    let hex = |field: &[u8], len: usize| {
+        field.len() == len && field.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let nonzero = |field: &[u8]| field.iter().any(|&b| b != b'0');
+    let valid = hex(version, 2)
+        && version != b"ff"
+        && (version != b"00" || fields.next().is_none())
+        && hex(trace, 32)
+        && nonzero(trace)
+        && hex(parent, 16)
+        && nonzero(parent)
+        && hex(flags, 2);
+    valid.then(|| String::from_utf8_lossy(trace).into_owned())
+}
+
 /// Stored strings cannot forge lines in a log or a report: control characters (CR, LF,
 /// ESC, …) become `\u{..}` escapes, and length is bounded.
 pub(crate) fn sanitize(raw: &str, max_chars: usize) -> String {
@@ -165,6 +215,26 @@ mod tests {
         assert_eq!(sanitize("a\r\nb", 10), "a\\u{d}\\u{a}b");
         assert_eq!(sanitize("abcdef", 3), "abc…");
         assert_eq!(sanitize("naïve", 10), "naïve");
+    }
+
+    #[test]
+    fn trace_id_comes_only_from_a_valid_traceparent() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let valid = format!("00-{trace}-00f067aa0ba902b7-01");
+        assert_eq!(trace_id(valid.as_bytes()).as_deref(), Some(trace));
+        let future = format!("01-{trace}-00f067aa0ba902b7-01-extra");
+        assert_eq!(trace_id(future.as_bytes()).as_deref(), Some(trace));
+        for invalid in [
+            format!("00-{trace}-00f067aa0ba902b7-01-extra"),
+            format!("ff-{trace}-00f067aa0ba902b7-01"),
+            format!("00-{}-00f067aa0ba902b7-01", "0".repeat(32)),
+            format!("00-{trace}-0000000000000000-01"),
+            format!("00-{}-00f067aa0ba902b7-01", trace.to_uppercase()),
+            format!("00-{trace}-00f067aa0ba902b7"),
+            "00-\r\n".to_owned(),
+        ] {
+            assert_eq!(trace_id(invalid.as_bytes()), None, "{invalid}");
+        }
     }
 
     #[test]

@@ -30,6 +30,12 @@ pub(crate) enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request has invalid fields; see `errors`")]
     Validation(FieldErrors),
+    /// Page mode ends at the first `max` matches (SPEC §10).
+    #[error(
+        "page × page_size may reach the first {max} matches only; to read further, follow the \
+         `next` link, whose `cursor` walks every match"
+    )]
+    PageBeyondWindow { max: i64 },
     /// No usable credentials. `invalid_token` is false when none were sent at all.
     #[error("{detail}")]
     Unauthorized { invalid_token: bool, detail: String },
@@ -88,6 +94,12 @@ impl ApiError {
             detail: self.to_string(),
             errors: match self {
                 Self::Validation(errors) => Some(errors.clone()),
+                Self::PageBeyondWindow { max } => Some(BTreeMap::from([(
+                    "page".to_owned(),
+                    vec![format!(
+                        "page × page_size must be at most {max}; use `cursor` beyond"
+                    )],
+                )])),
                 _ => None,
             },
             request_id: request_id.map(str::to_owned),
@@ -129,7 +141,7 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::PageBeyondWindow { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,

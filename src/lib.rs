@@ -13,6 +13,7 @@ pub mod cli;
 mod client_ip;
 pub mod config;
 pub mod db;
+mod digest;
 mod error;
 pub mod jumble;
 mod metrics;

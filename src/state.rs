@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipnet::IpNet;
 
+use crate::api::CursorKey;
 use crate::auth::SharedVerifier;
 use crate::config::ServerConfig;
 use crate::db::Database;
@@ -19,6 +20,8 @@ pub(crate) struct AppState {
     pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) max_word_graphemes: usize,
     pub(crate) max_body_bytes: usize,
+    /// Read from the database on first use (`api::cursor::key`).
+    pub(crate) cursor_key: tokio::sync::OnceCell<CursorKey>,
 }
 
 impl AppState {
@@ -31,6 +34,7 @@ impl AppState {
             trusted_proxies: config.trusted_proxies.clone(),
             max_word_graphemes: config.max_word_graphemes,
             max_body_bytes: config.max_body_bytes,
+            cursor_key: tokio::sync::OnceCell::new(),
         }
     }
 }

@@ -51,6 +51,10 @@ fn authorize(req: &HttpRequest, scope: &'static str) -> Result<(), ApiError> {
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or_else(|| invalid("the Authorization header must be `Bearer <JWT>`"))?;
+    let ticket = req.extensions().get::<AuditTicket>().cloned();
+    if let Some(ticket) = &ticket {
+        ticket.set_token(token, None);
+    }
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
@@ -59,8 +63,12 @@ fn authorize(req: &HttpRequest, scope: &'static str) -> Result<(), ApiError> {
         .as_ref()
         .ok_or_else(|| invalid(TokenError::NoKey))?;
     let claims = verifier.verify(token).map_err(invalid)?;
-    if let Some(ticket) = req.extensions().get::<AuditTicket>() {
+    if let Some(ticket) = &ticket {
         ticket.set_subject(&claims.sub);
+        // Only a verified token's `jti` names it: anyone can write one into a forgery.
+        if let Some(jti) = &claims.jti {
+            ticket.set_token(token, Some(jti));
+        }
     }
     if !claims.has_scope(scope) {
         return Err(ApiError::Forbidden { scope });

@@ -4,12 +4,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::bearer::HistoriesReader;
+use super::cursor::{self, List};
 use super::input::path_id;
-use super::pagination::{PageParams, page_response};
+use super::pagination::{Listing, PageParams, parse_order};
 use super::problems::ProblemResponse;
 use super::query;
 use super::timestamp::{parse_instant, rfc3339};
 use crate::db::histories::{self as store, Entry, Filter};
+use crate::db::page::Order;
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
 
@@ -18,7 +20,8 @@ use crate::state::AppState;
 #[schema(as = Entry, example = json!({
     "id": 7, "request_id": "3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c", "method": "POST", "path": "/api/randomizes",
     "query": null, "status": 201, "duration_ms": 0.412, "client_ip": "203.0.113.7",
-    "user_agent": "curl/8.5.0", "subject": null, "created": "2023-05-23T02:37:57.698Z"
+    "user_agent": "curl/8.5.0", "subject": null, "created": "2023-05-23T02:37:57.698Z",
+    "resource_id": 42, "token_id": null, "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"
 }))]
 pub(crate) struct EntryView {
     id: i64,
@@ -38,6 +41,13 @@ pub(crate) struct EntryView {
     subject: Option<String>,
     #[schema(format = DateTime)]
     created: String,
+    /// The record the request read, changed, deleted or created.
+    resource_id: Option<i64>,
+    /// Which credential acted: the verified token's `jti`, else the hex SHA-256 of the
+    /// token presented (never the token itself).
+    token_id: Option<String>,
+    /// The trace id of a valid W3C `traceparent` request header.
+    trace_id: Option<String>,
 }
 
 impl From<Entry> for EntryView {
@@ -54,6 +64,9 @@ impl From<Entry> for EntryView {
             user_agent: e.user_agent,
             subject: e.subject,
             created: rfc3339(e.created),
+            resource_id: e.resource_id,
+            token_id: e.token_id,
+            trace_id: e.trace_id,
         }
     }
 }
@@ -86,17 +99,31 @@ pub(crate) struct EntryFilter {
     /// Path prefix, case-sensitive; `%` and `_` match themselves.
     #[param(min_length = 1, max_length = 2048)]
     path: Option<String>,
+    /// The token `sub` that acted, exactly.
+    #[param(min_length = 1, max_length = 512)]
+    subject: Option<String>,
+    /// The record the request read, changed, deleted or created.
+    #[param(value_type = Option<i64>, minimum = 1)]
+    resource_id: Option<String>,
+    /// The request's `X-Request-Id`, exactly.
+    #[param(min_length = 1, max_length = 200)]
+    request_id: Option<String>,
     /// Entries created at or after this instant (RFC 3339).
     #[param(format = DateTime)]
     since: Option<String>,
     /// Entries created before this instant (RFC 3339). A window ending before `since` is empty.
     #[param(format = DateTime)]
     until: Option<String>,
+    /// `desc` (default): newest first. `asc`: oldest first, the feed a collector polls
+    /// by following `next`; it never skips an entry that commits late.
+    #[param(value_type = Option<String>, pattern = "^([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])$")]
+    order: Option<String>,
 }
 
 impl EntryFilter {
-    /// The store's filter, adding what is wrong to `errors`.
-    fn into_filter(self, errors: &mut FieldErrors) -> Filter {
+    /// The store's filter and the order, adding what is wrong to `errors`.
+    fn into_filter(self, errors: &mut FieldErrors) -> (Filter, Order) {
+        let order = parse_order(self.order.clone(), errors);
         let mut fail = |field: &str, message: &str| {
             errors.insert(field.to_owned(), vec![message.to_owned()]);
         };
@@ -121,6 +148,22 @@ impl EntryFilter {
                 fail("path", "must be a path prefix of 1 to 2048 characters");
             }
         }
+        for (field, raw, slot, max) in [
+            ("subject", self.subject, &mut filter.subject, 512),
+            ("request_id", self.request_id, &mut filter.request_id, 200),
+        ] {
+            match raw {
+                Some(value) if (1..=max).contains(&value.chars().count()) => *slot = Some(value),
+                Some(_) => fail(field, &format!("must be 1 to {max} characters")),
+                None => {}
+            }
+        }
+        if let Some(raw) = self.resource_id {
+            match raw.parse::<i64>() {
+                Ok(id) if id >= 1 => filter.resource_id = Some(id),
+                _ => fail("resource_id", "must be a record id (a positive integer)"),
+            }
+        }
         for (field, raw, slot) in [
             ("since", self.since, &mut filter.since),
             ("until", self.until, &mut filter.until),
@@ -135,7 +178,7 @@ impl EntryFilter {
                 }
             }
         }
-        filter
+        (filter, order)
     }
 }
 
@@ -160,17 +203,20 @@ pub(crate) async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let (paging, filter, pairs) = query::parse::<PageParams, EntryFilter>(&req)?;
     let mut errors = FieldErrors::new();
-    let page = paging.into_request(&mut errors);
-    let filter = filter.into_filter(&mut errors);
+    let paging = paging.into_paging(&mut errors);
+    let (filter, order) = filter.into_filter(&mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let (rows, total) = state
+    let key = cursor::key(&state).await?;
+    let listing = Listing::new(&req, &pairs, key, List::Histories, order, paging);
+    let window = listing.window()?;
+    let page = state
         .db
-        .read(move |conn| store::list(conn, &filter, page.offset(), page.page_size))
+        .read(move |conn| store::list(conn, &filter, &window))
         .await?;
-    let entries: Vec<EntryView> = rows.into_iter().map(EntryView::from).collect();
-    page_response(&req, &pairs, page, total, &entries)
+    let last_id = page.rows.last().map(|e| e.id);
+    listing.respond(&window, &page.map(EntryView::from), last_id)
 }
 
 #[utoipa::path(

@@ -1,6 +1,7 @@
 //! HTTP routes. One file per resource; shared request parsing beside them.
 
 mod bearer;
+mod cursor;
 mod etag;
 pub(crate) mod health;
 pub(crate) mod histories;
@@ -13,6 +14,8 @@ pub(crate) mod randomizes;
 mod timestamp;
 
 use actix_web::{HttpResponse, web};
+
+pub(crate) use cursor::CursorKey;
 
 use crate::error::ApiError;
 

@@ -5,13 +5,15 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::cursor::{self, List};
 use super::etag::{self, IfMatch, IfNoneMatch};
 use super::input::{RandomizeRequest, WordInput, path_id};
-use super::pagination::{PageParams, page_response};
+use super::pagination::{Listing, PageParams};
 use super::problems::ProblemResponse;
 use super::query;
 use super::timestamp::rfc3339;
 use crate::audit::AuditTicket;
+use crate::db::page::Order;
 use crate::db::randomizes::{self as store, NewRecord, Record};
 use crate::db::{self, Job};
 use crate::error::{ApiError, FieldErrors};
@@ -151,8 +153,10 @@ pub(crate) async fn create(
 pub(crate) async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
+    audit: AuditTicket,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<RecordId>(&req)?;
+    audit.set_resource(id);
     let record = state.db.read(move |conn| store::find(conn, id)).await?;
     let tag = etag::of(&record);
     if etag::none_match_hits(&req, &tag) {
@@ -180,17 +184,20 @@ pub(crate) async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let (paging, filter, pairs) = query::parse::<PageParams, RecordFilter>(&req)?;
     let mut errors = FieldErrors::new();
-    let page = paging.into_request(&mut errors);
+    let paging = paging.into_paging(&mut errors);
     let needle = filter.into_needle(&mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let (rows, total) = state
+    let key = cursor::key(&state).await?;
+    let listing = Listing::new(&req, &pairs, key, List::Records, Order::NewestFirst, paging);
+    let window = listing.window()?;
+    let page = state
         .db
-        .read(move |conn| store::list(conn, needle.as_deref(), page.offset(), page.page_size))
+        .read(move |conn| store::list(conn, needle.as_deref(), &window))
         .await?;
-    let records: Vec<RecordView> = rows.into_iter().map(RecordView::from).collect();
-    page_response(&req, &pairs, page, total, &records)
+    let last_id = page.rows.last().map(|r| r.id);
+    listing.respond(&window, &page.map(RecordView::from), last_id)
 }
 
 #[utoipa::path(
@@ -215,6 +222,7 @@ pub(crate) async fn update(
     audit: AuditTicket,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<RecordId>(&req)?;
+    audit.set_resource(id);
     let precondition = etag::if_match(&req, id);
     let change = jumbled(WordInput::parse(&req, &body, state.max_word_graphemes)?);
     let updated = audit
@@ -244,6 +252,7 @@ pub(crate) async fn delete(
     audit: AuditTicket,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<RecordId>(&req)?;
+    audit.set_resource(id);
     let precondition = etag::if_match(&req, id);
     audit
         .write(state.db.writer(), StatusCode::NO_CONTENT, |entry| {

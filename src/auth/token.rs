@@ -57,6 +57,9 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// The token's own id: what the audit records as the credential that acted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 impl Claims {
@@ -154,6 +157,7 @@ impl Signer {
             iat: Some(now),
             iss: self.policy.issuer.clone(),
             aud: self.policy.audience.clone(),
+            jti: Some(uuid::Uuid::now_v7().to_string()),
         };
         jsonwebtoken::encode(&Header::new(self.policy.algorithm), &claims, &self.key)
             .map_err(|e| ConfigError::new("JWT_PRIVATE_KEY", format!("cannot sign: {e}")))

@@ -1,14 +1,16 @@
 //! The `histories` table: the audit trail (SPEC §5), its write shape and its queries.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Double, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamp};
 
 use super::connection::DbConnection;
 use super::error::StoreError;
+use super::page::{CountCapped, MAX_MATCHES, Order, Page, Start, Window, explain};
 use super::schema::histories;
 use super::shape::write_shape;
-use super::values::escape_like;
+use super::values::prefix_end;
 
 write_shape! {
     /// One audit entry as written. Never holds a token, an `Authorization` header or a body.
@@ -24,6 +26,9 @@ write_shape! {
         user_agent: Option<String> => Nullable<Text>,
         subject: Option<String> => Nullable<Text>,
         created: NaiveDateTime => Timestamp,
+        resource_id: Option<i64> => Nullable<BigInt>,
+        token_id: Option<String> => Nullable<Text>,
+        trace_id: Option<String> => Nullable<Text>,
     }
 }
 
@@ -41,20 +46,29 @@ pub struct Entry {
     pub user_agent: Option<String>,
     pub subject: Option<String>,
     pub created: NaiveDateTime,
+    pub resource_id: Option<i64>,
+    pub token_id: Option<String>,
+    pub trace_id: Option<String>,
 }
 
-/// Narrows the history; every field is optional and they combine with AND.
+/// Narrows the history; every field is optional and they combine with AND. Each one
+/// alone is served by an index (see the index migrations).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Filter {
+pub struct Filter {
     /// Exact, upper-case.
-    pub(crate) method: Option<String>,
+    pub method: Option<String>,
     /// Case-sensitive prefix; wildcards are literal.
-    pub(crate) path_prefix: Option<String>,
-    pub(crate) status: Option<i32>,
+    pub path_prefix: Option<String>,
+    pub status: Option<i32>,
+    /// Exact.
+    pub subject: Option<String>,
+    pub resource_id: Option<i64>,
+    /// Exact.
+    pub request_id: Option<String>,
     /// Inclusive.
-    pub(crate) since: Option<NaiveDateTime>,
+    pub since: Option<NaiveDateTime>,
     /// Exclusive, so consecutive windows never count an entry twice.
-    pub(crate) until: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
 }
 
 type Backend = <DbConnection as Connection>::Backend;
@@ -64,42 +78,93 @@ pub(crate) fn find(conn: &mut DbConnection, entry_id: i64) -> Result<Entry, Stor
     Ok(histories::table.find(entry_id).get_result(conn)?)
 }
 
-/// One page, newest first, and the total matching `filter`.
+/// The entries matching `filter`, without order or paging.
+fn matching(filter: &Filter) -> histories::BoxedQuery<'static, Backend> {
+    use histories::dsl;
+    let mut query = histories::table.into_boxed::<Backend>();
+    if let Some(method) = &filter.method {
+        query = query.filter(dsl::method.eq(method.clone()));
+    }
+    if let Some(prefix) = &filter.path_prefix {
+        // A range, not LIKE: one B-tree range on both backends (`path` compares bytes).
+        query = query.filter(dsl::path.ge(prefix.clone()));
+        if let Some(end) = prefix_end(prefix) {
+            query = query.filter(dsl::path.lt(end));
+        }
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(dsl::status.eq(status));
+    }
+    if let Some(subject) = &filter.subject {
+        query = query.filter(dsl::subject.eq(subject.clone()));
+    }
+    if let Some(resource_id) = filter.resource_id {
+        query = query.filter(dsl::resource_id.eq(resource_id));
+    }
+    if let Some(request_id) = &filter.request_id {
+        query = query.filter(dsl::request_id.eq(request_id.clone()));
+    }
+    // `created` never decreases in id order (the writer sees to it: `batch::insert`), so
+    // a time window is an id range whose ends are one index probe each, and the page
+    // is then read like any other: by id, from its position.
+    if let Some(since) = filter.since {
+        query = query.filter(
+            sql::<Bool>("id >= (SELECT id FROM histories WHERE created >= ")
+                .bind::<Timestamp, _>(since)
+                .sql(" ORDER BY created, id LIMIT 1)"),
+        );
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(
+            sql::<Bool>("id < COALESCE((SELECT id FROM histories WHERE created >= ")
+                .bind::<Timestamp, _>(until)
+                .sql(" ORDER BY created, id LIMIT 1), 9223372036854775807)"),
+        );
+    }
+    query
+}
+
+/// The statement that reads one page (the extra row tells whether more follow).
+fn page_query(filter: &Filter, window: &Window) -> histories::BoxedQuery<'static, Backend> {
+    use histories::dsl;
+    let mut query = matching(filter);
+    query = match (window.order, window.start) {
+        (Order::NewestFirst, Start::After(id)) => query.filter(dsl::id.lt(id)),
+        (Order::OldestFirst, Start::After(id)) => query.filter(dsl::id.gt(id)),
+        (_, Start::Offset(_)) => query,
+    };
+    query = match window.order {
+        Order::NewestFirst => query.order(dsl::id.desc()),
+        Order::OldestFirst => query.order(dsl::id.asc()),
+    };
+    if let Start::Offset(offset) = window.start {
+        query = query.offset(offset);
+    }
+    query.limit(window.size + 1)
+}
+
+/// One page of the entries matching `filter`.
 pub(crate) fn list(
     conn: &mut DbConnection,
     filter: &Filter,
-    offset: i64,
-    limit: i64,
-) -> Result<(Vec<Entry>, i64), StoreError> {
-    use histories::dsl;
-    let filtered = || {
-        let mut query = histories::table.into_boxed::<Backend>();
-        if let Some(method) = &filter.method {
-            query = query.filter(dsl::method.eq(method.clone()));
-        }
-        if let Some(prefix) = &filter.path_prefix {
-            query = query.filter(
-                dsl::path
-                    .like(format!("{}%", escape_like(prefix)))
-                    .escape('\\'),
-            );
-        }
-        if let Some(status) = filter.status {
-            query = query.filter(dsl::status.eq(status));
-        }
-        if let Some(since) = filter.since {
-            query = query.filter(dsl::created.ge(since));
-        }
-        if let Some(until) = filter.until {
-            query = query.filter(dsl::created.lt(until));
-        }
-        query
-    };
-    let total = filtered().count().get_result(conn)?;
-    let rows = filtered()
-        .order(dsl::id.desc())
-        .offset(offset)
-        .limit(limit)
-        .load(conn)?;
-    Ok((rows, total))
+    window: &Window,
+) -> Result<Page<Entry>, StoreError> {
+    let fetched = page_query(filter, window).load(conn)?;
+    Page::from_fetched(fetched, window).with_total(window, || {
+        let capped = matching(filter)
+            .select(histories::id)
+            .limit(MAX_MATCHES + 1);
+        Ok(CountCapped(capped).get_result(conn)?)
+    })
+}
+
+/// How the backend plans the page `list` reads (for the tests that keep every filter
+/// on an index).
+#[doc(hidden)]
+pub fn plan(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    window: &Window,
+) -> Result<Vec<String>, StoreError> {
+    explain(conn, page_query(filter, window))
 }

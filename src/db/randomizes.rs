@@ -1,11 +1,13 @@
 //! The `randomizes` table: stored records, their write shape and their queries.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text, Timestamp};
+use diesel::sql_types::{Bool, Integer, Text, Timestamp};
 
 use super::connection::DbConnection;
 use super::error::StoreError;
+use super::page::{CountCapped, MAX_MATCHES, Page, Start, Window, explain};
 use super::schema::{randomizes, randomizes_count};
 use super::shape::write_shape;
 use super::values::{escape_like, fold};
@@ -61,6 +63,15 @@ type Columns = (
     randomizes::updated,
 );
 
+type RecordSqlType = (
+    diesel::sql_types::BigInt,
+    Text,
+    Text,
+    Integer,
+    Timestamp,
+    Timestamp,
+);
+
 const COLUMNS: Columns = (
     randomizes::id,
     randomizes::original,
@@ -91,36 +102,101 @@ pub(crate) fn find(conn: &mut DbConnection, record_id: i64) -> Result<Record, St
         .get_result(conn)?)
 }
 
-/// One page, newest first, and the total matching `contains` (case-insensitive,
-/// wildcards literal).
+/// Needles at least this long (in characters) are looked up in the trigram index.
+pub(crate) const TRIGRAM: usize = 3;
+
+/// The records whose `original` contains `needle` (case-insensitive, wildcards
+/// literal), or all of them; without order or paging.
+fn matching(conn: &DbConnection, needle: Option<&str>) -> randomizes::BoxedQuery<'static, Backend> {
+    let mut query = randomizes::table.into_boxed::<Backend>();
+    let Some(needle) = needle else {
+        return query;
+    };
+    let folded = fold(needle);
+    if folded.chars().count() >= TRIGRAM && matches!(conn, DbConnection::Sqlite(_)) {
+        // The FTS5 trigram table narrows to the rows holding the needle's trigrams; a
+        // quoted phrase is literal (only `"` is special, doubled). The LIKE below
+        // keeps the answer exactly that of a scan. PostgreSQL's pg_trgm index serves
+        // the LIKE itself.
+        let phrase = format!("\"{}\"", folded.replace('"', "\"\""));
+        query = query.filter(
+            sql::<Bool>(
+                "id IN (SELECT rowid FROM randomizes_trigram WHERE randomizes_trigram MATCH ",
+            )
+            .bind::<Text, _>(phrase)
+            .sql(")"),
+        );
+    }
+    let pattern = format!("%{}%", escape_like(&folded));
+    query.filter(randomizes::original_folded.like(pattern).escape('\\'))
+}
+
+/// The statement that reads one page (the extra row tells whether more follow).
+fn page_query(
+    conn: &DbConnection,
+    needle: Option<&str>,
+    window: &Window,
+) -> randomizes::BoxedQuery<'static, Backend, RecordSqlType> {
+    let query = matching(conn, needle);
+    let query = match window.start {
+        Start::After(id) => query.filter(randomizes::id.lt(id)),
+        Start::Offset(offset) => query.offset(offset),
+    };
+    let query = query.select(COLUMNS).limit(window.size + 1);
+    if uses_trigrams(conn, needle) {
+        // Ordered by an expression, not the key: otherwise PostgreSQL may walk the
+        // primary key backwards hoping to meet matches soon, which for a rare needle
+        // reads the whole table. This way it reads the trigram index's matches and sorts
+        // them.
+        query.order(sql::<diesel::sql_types::BigInt>("id + 0").desc())
+    } else {
+        query.order(randomizes::id.desc())
+    }
+}
+
+/// Whether the needle is looked up in the trigram index, on PostgreSQL.
+fn uses_trigrams(conn: &DbConnection, needle: Option<&str>) -> bool {
+    matches!(conn, DbConnection::Postgres(_))
+        && needle.is_some_and(|needle| fold(needle).chars().count() >= TRIGRAM)
+}
+
+/// One page of the records whose `original` contains `needle`, or of all of them.
 pub(crate) fn list(
     conn: &mut DbConnection,
-    contains: Option<&str>,
-    offset: i64,
-    limit: i64,
-) -> Result<(Vec<Record>, i64), StoreError> {
-    let filtered = || {
-        let mut query = randomizes::table.into_boxed::<Backend>();
-        if let Some(needle) = contains {
-            let pattern = format!("%{}%", escape_like(&fold(needle)));
-            query = query.filter(randomizes::original_folded.like(pattern).escape('\\'));
-        }
-        query
-    };
-    let total = match contains {
-        // Kept exact by triggers (see the count_randomizes migration): no scan.
-        None => randomizes_count::table
-            .select(randomizes_count::total)
-            .get_result(conn)?,
-        Some(_) => filtered().count().get_result(conn)?,
-    };
-    let rows = filtered()
-        .select(COLUMNS)
-        .order(randomizes::id.desc())
-        .offset(offset)
-        .limit(limit)
-        .load(conn)?;
-    Ok((rows, total))
+    needle: Option<&str>,
+    window: &Window,
+) -> Result<Page<Record>, StoreError> {
+    let fetched = page_query(conn, needle, window).load(conn)?;
+    let page = Page::from_fetched(fetched, window);
+    match (needle, window.start) {
+        // Kept exact by triggers (see the count_randomizes migration): no scan, so the
+        // unfiltered list always tells its total.
+        (None, Start::Offset(_)) => Ok(Page {
+            total: Some(
+                randomizes_count::table
+                    .select(randomizes_count::total)
+                    .get_result(conn)?,
+            ),
+            ..page
+        }),
+        _ => page.with_total(window, || {
+            let capped = matching(conn, needle)
+                .select(randomizes::id)
+                .limit(MAX_MATCHES + 1);
+            Ok(CountCapped(capped).get_result(conn)?)
+        }),
+    }
+}
+
+/// How the backend plans the page `list` reads (for the index tests).
+#[doc(hidden)]
+pub fn plan(
+    conn: &mut DbConnection,
+    needle: Option<&str>,
+    window: &Window,
+) -> Result<Vec<String>, StoreError> {
+    let query = page_query(conn, needle, window);
+    explain(conn, query)
 }
 
 /// Replaces the word; the version check and the write are one statement, so two

@@ -27,6 +27,9 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         subject -> Nullable<Text>,
         created -> Timestamp,
+        resource_id -> Nullable<BigInt>,
+        token_id -> Nullable<Text>,
+        trace_id -> Nullable<Text>,
     }
 }
 
@@ -34,6 +37,13 @@ diesel::table! {
     randomizes_count (singleton) {
         singleton -> Integer,
         total -> BigInt,
+    }
+}
+
+diesel::table! {
+    service_secrets (name) {
+        name -> Text,
+        secret -> Binary,
     }
 }
 

@@ -17,6 +17,8 @@ pub(crate) type SqliteStatement<'a> = BoxedSqlQuery<'a, Sqlite, SqlQuery>;
 pub(crate) trait WriteShape {
     /// The table and its written columns: `histories (request_id, method, …)`.
     fn target() -> &'static str;
+    /// The written columns, in order.
+    const COLUMNS: &'static [&'static str];
     /// How many columns one row binds.
     const WIDTH: usize;
     /// Binds this row's values, in column order.
@@ -26,8 +28,8 @@ pub(crate) trait WriteShape {
 /// Rows as one PostgreSQL array per column, for `UNNEST`: the statement's text is then
 /// the same for every batch size, so each connection prepares it once.
 pub(crate) trait Unnest {
-    /// `UNNEST($1::text[], $2::int4[], …)`.
-    fn walk_unnest<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>;
+    /// `$1::text[], $2::int4[], …`: one array parameter per column.
+    fn walk_arrays<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>;
 }
 
 /// The cast that fixes an array parameter's type in the statement's text.
@@ -71,13 +73,12 @@ macro_rules! write_shape {
         impl $crate::db::shape::WriteShape for $name {
             fn target() -> &'static str {
                 static TARGET: ::std::sync::OnceLock<String> = ::std::sync::OnceLock::new();
-                TARGET.get_or_init(|| {
-                    let columns: &[&str] = &[$(stringify!($field)),+];
-                    format!("{} ({})", $table, columns.join(", "))
-                })
+                TARGET.get_or_init(|| format!("{} ({})", $table, Self::COLUMNS.join(", ")))
             }
 
-            const WIDTH: usize = [$(stringify!($field)),+].len();
+            const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),+];
+
+            const WIDTH: usize = Self::COLUMNS.len();
 
             fn bind_sqlite<'a>(
                 &'a self,
@@ -100,11 +101,10 @@ macro_rules! write_shape {
         }
 
         impl $crate::db::shape::Unnest for $columns<'_> {
-            fn walk_unnest<'b>(
+            fn walk_arrays<'b>(
                 &'b self,
                 out: &mut ::diesel::query_builder::AstPass<'_, 'b, ::diesel::pg::Pg>,
             ) -> ::diesel::QueryResult<()> {
-                out.push_sql("UNNEST(");
                 let mut separator = "";
                 $(
                     out.push_sql(separator);
@@ -113,7 +113,6 @@ macro_rules! write_shape {
                     separator = ", ";
                 )+
                 let _ = separator;
-                out.push_sql(")");
                 Ok(())
             }
         }

@@ -16,10 +16,17 @@ use randomize::startup::Application;
 use serde_json::Value;
 
 /// Every migration, oldest first (the same names in both backends' folders).
-pub const MIGRATIONS: [&str; 3] = [
+pub const MIGRATIONS: [&str; 10] = [
     "2026-11-22-000001_create_randomizes",
     "2026-11-22-000002_create_histories",
     "2026-11-23-051804_count_randomizes",
+    "2026-12-02-000001_histories_forensic_fields",
+    "2026-12-02-000002_index_histories_method",
+    "2026-12-02-000003_index_histories_status",
+    "2026-12-02-000004_index_histories_path",
+    "2026-12-02-000005_index_histories_subject",
+    "2026-12-02-000006_index_histories_resource_id",
+    "2026-12-02-000007_index_randomizes_original",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +89,7 @@ impl TestDb {
                     )
                 });
                 sweep_stale_schemas(&mut admin);
+                ensure_shared_extensions(&mut admin);
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default()
@@ -91,7 +99,8 @@ impl TestDb {
                     .execute(&mut admin)
                     .expect("create schema");
                 let separator = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{separator}options=-csearch_path%3D{schema}");
+                // `public` after the test's own schema: the migrations find pg_trgm there.
+                let url = format!("{base}{separator}options=-csearch_path%3D{schema}%2Cpublic");
                 Self {
                     url,
                     schema: Some(schema),
@@ -164,6 +173,28 @@ impl Drop for TestDb {
                 .execute(&mut admin);
         }
     }
+}
+
+/// Extensions belong to the database, not to a schema: created once in `public`, where
+/// every test schema's migrations find them (`CREATE EXTENSION IF NOT EXISTS` is then a
+/// no-op), instead of inside the first test's schema and dropped with it.
+fn ensure_shared_extensions(admin: &mut DbConnection) {
+    for _ in 0..3 {
+        // Two test processes may race to create it; the loser's error is harmless.
+        let _ = diesel::sql_query("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
+            .execute(admin);
+        let present: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT COUNT(*) FROM pg_extension WHERE extname = 'pg_trgm')",
+        ))
+        .get_result(admin)
+        .expect("query pg_extension");
+        if present == 1 {
+            return;
+        }
+    }
+    panic!(
+        "cannot create the pg_trgm extension in the test database (is postgresql-contrib installed?)"
+    );
 }
 
 fn sweep_stale_schemas(admin: &mut DbConnection) {

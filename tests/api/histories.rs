@@ -77,8 +77,11 @@ async fn valid_token_reads_entries_with_subject_recorded(backend: Backend) {
             "path",
             "query",
             "request_id",
+            "resource_id",
             "status",
             "subject",
+            "token_id",
+            "trace_id",
             "user_agent"
         ]
     );

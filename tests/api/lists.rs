@@ -29,12 +29,17 @@ async fn list_is_newest_first_with_pagination_headers(backend: Backend) {
         json!({"total": 3, "total_pages": 2, "first_page": 1, "last_page": 2, "page": 1, "next_page": 2})
     );
     let link = header(&first, "link").unwrap();
+    // `next` carries a cursor even in page mode; first/last are page numbers.
     assert!(
-        link.contains("</api/randomizes?page=2&page_size=2>; rel=\"next\""),
+        link.starts_with(
+            "</api/randomizes?page=1&page_size=2>; rel=\"first\", </api/randomizes?cursor="
+        ),
         "{link}"
     );
     assert!(
-        link.contains("rel=\"last\"") && !link.contains("rel=\"prev\""),
+        link.contains(
+            "&page_size=2>; rel=\"next\", </api/randomizes?page=2&page_size=2>; rel=\"last\""
+        ) && !link.contains("rel=\"prev\""),
         "{link}"
     );
     let originals: Vec<Value> = first

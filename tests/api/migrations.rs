@@ -82,10 +82,18 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         user_agent: Some("ua".into()),
         subject: Some("s".into()),
         created: at,
+        resource_id: None,
+        token_id: Some("t".into()),
+        trace_id: Some("0af7651916cd43dd8448eb211c80319c".into()),
     };
     // The writer's hand-written batch INSERTs: their column lists must match too.
     let new = NewRecord::new("Bb".into(), "bB".into(), at);
-    let created = randomize::db::batch::insert(&mut conn, &[&new], &[&entry]).unwrap();
+    // The entry describes the creation: it gets the new record's id.
+    let audit = randomize::db::batch::Audit {
+        entry: &entry,
+        of_record: Some(0),
+    };
+    let created = randomize::db::batch::insert(&mut conn, &[&new], &[audit]).unwrap();
     assert_eq!(
         (created[0].original.as_str(), created[0].version),
         ("Bb", 1)
@@ -122,12 +130,26 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         Option<String>,
         Option<String>,
         chrono::NaiveDateTime,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
     );
     let row: HistoryColumns = histories::table
         .select(histories::all_columns)
         .first(&mut conn)
         .unwrap();
     assert_eq!((row.5, row.6, row.10), (200, 1.5, at));
+    assert_eq!(
+        row.11,
+        Some(created[0].id),
+        "resource_id is the created record's"
+    );
+    assert_eq!((row.12.as_deref(), row.13.is_some()), (Some("t"), true));
+    let secret: Vec<u8> = randomize::db::schema::service_secrets::table
+        .select(randomize::db::schema::service_secrets::secret)
+        .first(&mut conn)
+        .unwrap();
+    assert!(secret.len() >= 16, "the migration generated a cursor key");
 
     let counted: (i32, i64) = randomizes_count::table
         .select(randomizes_count::all_columns)

@@ -25,3 +25,35 @@ def filter_headers(context, headers):
         _TOKEN.match(str(name)) and not _CONTROL.search(str(value))
         for name, value in headers.items()
     )
+
+
+# Page mode reaches the first 10000 matches (SPEC §10); OpenAPI cannot state a bound
+# on the product of two parameters, only each one's own.
+_PAGE_WINDOW = 10000
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    """Keeps positive (schema-valid) list cases within what the API documents but
+    OpenAPI cannot express, so the positive-data check tests the rest:
+
+    * `cursor` is an opaque position only the server issues (HMAC-signed): a generated
+      one is rightly refused with 422, so it is dropped;
+    * `page × page_size` above 10000 is refused with 422 naming `cursor` (described on
+      the parameter), so `page` is lowered into the window.
+
+    Negative cases are sent as generated. Forged cursors and the window are also
+    covered by the Rust tests (tests/api/paging.rs)."""
+    meta = getattr(case, "meta", None)
+    positive = meta is not None and meta.generation.mode.is_positive
+    if not positive or not isinstance(case.query, dict):
+        return
+    query = case.query
+    query.pop("cursor", None)
+    try:
+        page = int(query.get("page", 1))
+        size = int(query.get("page_size", 10))
+    except (TypeError, ValueError):
+        return
+    if size > 0 and page * size > _PAGE_WINDOW:
+        query["page"] = max(1, _PAGE_WINDOW // size)

@@ -5,7 +5,7 @@ use diesel::connection::SimpleConnection;
 
 use super::job::{Done, Outcome, Queued, fail_all};
 use super::session::{Arrival, Plan, Session};
-use crate::db::batch;
+use crate::db::batch::{self, Audit};
 use crate::db::connection::DbConnection;
 use crate::db::error::StoreError;
 
@@ -71,11 +71,22 @@ fn write(conn: &mut DbConnection, batch: &[Queued]) -> Result<Vec<Outcome>, Stor
         applied.push(outcome);
     }
     let records: Vec<_> = batch.iter().filter_map(|q| q.job.new_record()).collect();
+    let mut created = 0;
     let entries: Vec<_> = batch
         .iter()
         .zip(&applied)
         .filter(|(_, outcome)| !matches!(outcome, Some(Err(_))))
-        .map(|(queued, _)| queued.job.entry())
+        .map(|(queued, _)| {
+            // Records are numbered in batch order, as `records` lists them.
+            let of_record = queued.job.new_record().map(|_| {
+                created += 1;
+                created - 1
+            });
+            Audit {
+                entry: queued.job.entry(),
+                of_record,
+            }
+        })
         .collect();
     let mut stored = batch::insert(conn, &records, &entries)?.into_iter();
     let outcomes = batch

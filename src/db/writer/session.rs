@@ -122,9 +122,12 @@ impl Session {
 fn begin(conn: &mut DbConnection) -> Result<(), StoreError> {
     // IMMEDIATE takes SQLite's write lock up front, so the transaction cannot fail
     // half-way on lock upgrade if another process writes the file.
+    // On PostgreSQL the audit feed's lock comes first (see the forensic-fields
+    // migration): a transaction that updated a record before waiting for it could
+    // deadlock with another replica's batch holding it and waiting for that row.
     let statement = match conn {
         DbConnection::Sqlite(_) => "BEGIN IMMEDIATE",
-        DbConnection::Postgres(_) => "BEGIN",
+        DbConnection::Postgres(_) => "BEGIN; SELECT histories_feed_lock()",
     };
     Ok(conn.batch_execute(statement)?)
 }

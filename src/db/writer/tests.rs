@@ -41,6 +41,9 @@ fn entry(request_id: &str) -> NewEntry {
         user_agent: None,
         subject: None,
         created: now(),
+        resource_id: None,
+        token_id: None,
+        trace_id: None,
     }
 }
 

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS histories_status_id_idx;

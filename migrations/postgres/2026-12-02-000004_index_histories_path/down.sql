@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS histories_path_id_idx;

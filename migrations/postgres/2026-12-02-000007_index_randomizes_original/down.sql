@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS randomizes_original_trgm_idx;

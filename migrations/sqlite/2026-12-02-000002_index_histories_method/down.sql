@@ -1,0 +1,1 @@
+DROP INDEX histories_method_id_idx;

@@ -1,0 +1,1 @@
+DROP INDEX histories_status_id_idx;

@@ -1,0 +1,1 @@
+DROP INDEX histories_path_id_idx;

@@ -1,0 +1,1 @@
+DROP INDEX histories_subject_id_idx;
