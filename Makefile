@@ -171,7 +171,7 @@ helm-test: tools-deploy ## Run the chart's `helm test` (posts a word, reads it b
 	$(HELM) test $(RELEASE) --namespace $(NAMESPACE) --logs
 
 # ---- benchmark (figures live here, never in timed tests; see docs/PERFORMANCE.md) ----
-.PHONY: bench tools-bench
+.PHONY: bench bench-scale tools-bench
 WRK := /usr/bin/wrk
 $(WRK):
 	@command -v apt-get >/dev/null || { echo "install wrk (Debian: apt-get install wrk)"; exit 1; }
@@ -181,6 +181,12 @@ tools-bench: $(WRK) ## Install wrk
 bench: tools-bench ## Release build under wrk on SQLite and PostgreSQL: table + target/bench/results.json
 	$(CARGO) build --release --locked
 	python3 tests/bench/bench.py --binary target/release/randomize --out target/bench/results.json
+
+SCALE ?= 1m
+bench-scale: tools-bench ## Every read path at 10k and SCALE (1m | 10m) records, 5x entries: table + target/bench/scale.json
+	$(CARGO) build --release --locked
+	python3 tests/bench/scale.py --binary target/release/randomize --scale $(SCALE) \
+		$(if $(MIGRATION_TIMING),--migration-timing) --out target/bench/scale.json
 
 .PHONY: openapi
 openapi: build ## Refresh the committed openapi.json from the code

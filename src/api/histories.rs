@@ -186,13 +186,16 @@ impl EntryFilter {
     get, path = "/api/histories", tag = "histories", operation_id = "list_histories",
     summary = "Read the audit history, newest first",
     description = "Every request under `/api/` is recorded, failures and reads of this endpoint included. \
-        Requires a bearer JWT with the `histories:read` scope (mint one with `randomize token`).",
+        Requires a bearer JWT with the `histories:read` scope (mint one with `randomize token`). \
+        Paging as on `/api/randomizes`: pages for the first 10000 matches, then the `cursor` of `Link: rel=\"next\"`. \
+        Collectors poll `order=asc` and follow `next`: the last page still links onwards, and no entry is \
+        skipped even when several replicas commit concurrently. Every filter alone is index-backed.",
     params(PageParams, EntryFilter),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of entries", body = Vec<EntryView>,
-            headers(("X-Pagination" = String, description = "JSON paging metadata, as on `/api/randomizes`"),
-                    ("Link" = String, description = "RFC 8288 links: `first`, `prev`, `next`, `last`"))),
+            headers(("X-Pagination" = String, description = "Page mode only; as on `/api/randomizes` (totals when at most 10000 entries match)"),
+                    ("Link" = String, description = "RFC 8288: `first`, `prev`, `last` as page numbers (page mode); `next` as a `cursor` while more entries match, and always for `order=asc`"))),
         ProblemResponse<401>, ProblemResponse<403>, ProblemResponse<422>, ProblemResponse<503>,
     )
 )]

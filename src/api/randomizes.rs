@@ -170,11 +170,15 @@ pub(crate) async fn get(
 #[utoipa::path(
     get, path = "/api/randomizes", tag = "randomizes", operation_id = "list_randomizes",
     summary = "List records, newest first",
+    description = "Two ways to page. **Page mode** (`page`, `page_size`) reaches the first 10000 matches. \
+        **Cursor mode**: follow `Link: rel=\"next\"`, whose opaque `cursor` walks every match exactly once, \
+        however many records are written meanwhile; it is there whenever more rows match, in both modes.",
     params(PageParams, RecordFilter),
     responses(
         (status = 200, description = "One page of records", body = Vec<RecordView>,
-            headers(("X-Pagination" = String, description = "JSON: `total`, `total_pages`, `first_page`, `last_page`, `page`, `previous_page`, `next_page` (absent neighbours omitted)"),
-                    ("Link" = String, description = "RFC 8288 links: `first`, `prev`, `next`, `last`"))),
+            headers(("X-Pagination" = String, description = "Page mode only. JSON: `total`, `total_pages`, `last_page` (when at most 10000 rows match; \
+                        always without a filter), `first_page`, `page`, `previous_page`, `next_page` (while inside the 10000-match window); absent neighbours omitted"),
+                    ("Link" = String, description = "RFC 8288: `first`, `prev`, `last` as page numbers (page mode); `next` as a `cursor` while more rows match"))),
         ProblemResponse<422>, ProblemResponse<503>,
     )
 )]

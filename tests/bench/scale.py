@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""`make bench-scale`: every read path of SPEC §10 on a small and a large history.
+
+For each backend and size, a fresh database is migrated by the release binary, then
+seeded directly with bulk SQL (not through the API): N records and 5N audit entries,
+written at a steady 10 entries/s up to now, so "the last hour" holds as many entries
+at every size. The server then answers each read path; the figure is the median of
+several calls from one client (each call also commits its own audit entry, as every
+API request does). POST and GET-by-id throughput come from wrk at c=64.
+
+Prints one table per backend (small, large, large/small) and writes JSON. With
+--migration-timing, the largest PostgreSQL database also has this release's
+migrations reverted and re-applied while a client keeps inserting audit rows, to time
+them and show that the CONCURRENTLY-built indexes do not block writes.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import Server, wrk  # noqa: E402
+
+SIZES = {"10k": 10_000, "1m": 1_000_000, "10m": 10_000_000}
+CALLS = 7
+RATE_PER_S = 10
+# This release's migrations, newest first (reverted and re-applied for the timing).
+NEW_MIGRATIONS = 7
+
+
+def series(backend, n):
+    if backend == "sqlite":
+        return (f"(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) "
+                "SELECT i FROM s)")
+    return f"(SELECT i FROM generate_series(1, {n}) AS g(i))"
+
+
+def seed_sql(backend, n):
+    """Records and entries with realistic skew: 70 % GET, 1 % DELETE, 10 % 404s,
+    exactly 20 entries with status 500 and 20 of a rare subject, 5 records holding
+    'qzx' (every other original is hex)."""
+    entries = 5 * n
+    pg = backend == "postgres"
+    hexword = ("'w' || lpad(to_hex((i::bigint * 2654435761) % 4294967296), 8, '0')" if pg
+               else "printf('w%08x', (i * 2654435761) % 4294967296)")
+    at = (lambda total, i, step: f"(now() at time zone 'utc') - (({total} - {i}) * interval '{step} milliseconds')"
+          ) if pg else (lambda total, i, step:
+                        f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (({total} - {i}) * {step} / 1000.0) || ' seconds')")
+    step = 1000 // RATE_PER_S
+    rare = max(entries // 20, 1)
+    record = f"(1 + ({'i::bigint' if pg else 'i'} * 7919) % {n})"
+    method = "CASE WHEN i % 100 < 70 THEN 'GET' WHEN i % 100 < 95 THEN 'POST' WHEN i % 100 < 99 THEN 'PUT' ELSE 'DELETE' END"
+    concat = "||"
+    return f"""
+INSERT INTO randomizes (original, original_folded, jumbled, version, created, updated)
+SELECT word, word, word, 1, t, t FROM (
+  SELECT CASE WHEN i % {max(n // 5, 1)} = 0 THEN 'aqzxb' {concat} i ELSE {hexword} END AS word,
+         {at(n, 'i', 5 * step)} AS t
+  FROM {series(backend, n)} s) r;
+INSERT INTO histories (request_id, method, path, query, status, duration_ms, client_ip, user_agent,
+                       subject, created, resource_id, token_id, trace_id)
+SELECT 'req-' {concat} i, m,
+       CASE WHEN m = 'POST' THEN '/api/randomizes'
+            WHEN i % 10 = 7 THEN '/api/histories'
+            ELSE '/api/randomizes/' {concat} {record} END,
+       NULL,
+       CASE WHEN i % {rare} = 0 THEN 500
+            WHEN m = 'POST' THEN 201 WHEN m = 'DELETE' THEN 204
+            WHEN i % 10 = 3 THEN 404 ELSE 200 END,
+       0.4, '10.0.0.1', 'bench',
+       CASE WHEN i % {rare} = 1 THEN 'rare-auditor' WHEN i % 10 = 7 THEN 'auditor' END,
+       {at(entries, 'i', step)},
+       CASE WHEN m <> 'POST' AND i % 10 <> 7 THEN {record} END, NULL, NULL
+FROM (SELECT i, {method} AS m FROM {series(backend, entries)} s) e;
+"""
+
+
+def seed(backend, url, db_path, n):
+    started = time.monotonic()
+    sql = seed_sql(backend, n)
+    if backend == "sqlite":
+        conn = sqlite3.connect(db_path)
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.executescript("BEGIN;" + sql + "COMMIT;")
+        conn.close()
+    else:
+        subprocess.run(["psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True)
+        # What autovacuum does soon after a bulk load anyway.
+        subprocess.run(["psql", url, "-q", "-c", "VACUUM ANALYZE"], check=True)
+    return time.monotonic() - started
+
+
+class Client:
+    """One keep-alive connection, as an auditor's script would hold."""
+
+    def __init__(self, base, token):
+        parsed = urllib.parse.urlparse(base)
+        self.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, target):
+        started = time.perf_counter()
+        self.conn.request("GET", target, headers=self.headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status != 200:
+            raise SystemExit(f"GET {target}: {response.status} {body[:300]!r}")
+        return elapsed, response, body
+
+    def median(self, target):
+        self.get(target)
+        self.get(target)
+        return statistics.median(self.get(target)[0] for _ in range(CALLS))
+
+    def next_link(self, target):
+        _, response, _ = self.get(target)
+        for part in (response.getheader("Link") or "").split(", "):
+            url, _, rel = part.partition("; ")
+            if rel == 'rel="next"':
+                return url.strip("<>")
+        raise SystemExit(f"{target}: no next link")
+
+
+def read_paths(client, n):
+    hour_ago = urllib.parse.quote((datetime.now(timezone.utc) - timedelta(hours=1))
+                                  .strftime("%Y-%m-%dT%H:%M:%SZ"))
+    mid = n * 5 // 2
+    deep_history = client.next_link("/api/histories?page=99&page_size=100")
+    deep_records = client.next_link("/api/randomizes?page=99&page_size=100")
+    feed = client.next_link("/api/histories?order=asc")
+    paths = [
+        ("histories page=1", "/api/histories?page=1"),
+        ("histories status=500 (rare)", "/api/histories?status=500"),
+        ("histories status=404", "/api/histories?status=404"),
+        ("histories method=DELETE", "/api/histories?method=DELETE"),
+        ("histories path=/api/randomizes/77", "/api/histories?path=/api/randomizes/77"),
+        ("histories subject (rare)", "/api/histories?subject=rare-auditor"),
+        ("histories resource_id=77", "/api/histories?resource_id=77"),
+        ("histories request_id", f"/api/histories?request_id=req-{mid}"),
+        ("histories since=1h ago", f"/api/histories?since={hour_ago}"),
+        ("histories until=1h ago", f"/api/histories?until={hour_ago}"),
+        ("histories page=99 (size 100)", "/api/histories?page=99&page_size=100"),
+        ("histories cursor at 9,900", deep_history),
+        ("histories order=asc", "/api/histories?order=asc"),
+        ("histories order=asc next", feed),
+        ("histories/{id}", f"/api/histories/{mid}"),
+        ("randomizes page=1", "/api/randomizes?page=1"),
+        ("randomizes original=qzx", "/api/randomizes?original=qzx"),
+        ("randomizes page=99 (size 100)", "/api/randomizes?page=99&page_size=100"),
+        ("randomizes cursor at 9,900", deep_records),
+        ("randomizes/{id}", f"/api/randomizes/{n // 2}"),
+    ]
+    return {label: client.median(target) for label, target in paths}
+
+
+def throughput(base, n):
+    return {f"{s} c=64 req/s": wrk(base, s, 64, 5, n)["rps"] for s in ("post", "get")}
+
+
+def run(backend, binary, label, n, admin_url, workdir, migration_timing):
+    database = f"bench_scale_{label}"
+    db_path = Path(workdir) / f"{label}.sqlite3"
+    if backend == "postgres":
+        subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {database}"], check=True)
+        subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {database}"], check=True)
+        url = admin_url.rsplit("/", 1)[0] + f"/{database}"
+    else:
+        url = f"sqlite://{db_path}"
+    try:
+        env = dict(os.environ, DATABASE_URL=url)
+        subprocess.run([binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        seconds = seed(backend, url, db_path, n)
+        print(f"  {backend} {label}: seeded {n:,} records and {5 * n:,} entries in {seconds:.0f} s",
+              flush=True)
+        server = Server(binary, url, workdir)
+        try:
+            token = subprocess.run([binary, "token", "--subject", "bench", "--ttl", "1h"],
+                                   env=server.env, capture_output=True, text=True,
+                                   check=True).stdout.strip()
+            result = read_paths(Client(server.base, token), n)
+            result.update(throughput(server.base, n))
+        finally:
+            server.stop()
+        return result, migrate_under_writes(binary, url) if migration_timing else None
+    finally:
+        if backend == "postgres":
+            subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {database}"])
+
+
+def migrate_under_writes(binary, url):
+    """Reverts this release's migrations on the seeded database, then re-applies them
+    while another session inserts audit rows one per transaction; reports the
+    migration's time and the slowest insert meanwhile."""
+    env = dict(os.environ, DATABASE_URL=url)
+    for _ in range(NEW_MIGRATIONS):
+        subprocess.run([binary, "migrate", "--revert"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+    latencies = []
+    done = threading.Event()
+
+    def insert_until_done():
+        psql = subprocess.Popen(["psql", url, "-qX"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, bufsize=1)
+        psql.stdin.write("\\timing on\n")
+        while not done.is_set():
+            psql.stdin.write("INSERT INTO histories (request_id, method, path, status, duration_ms, created)"
+                             " VALUES ('during', 'GET', '/api', 200, 0.1, now());\n")
+            line = psql.stdout.readline()
+            if line.startswith("Time:"):
+                latencies.append(float(line.split()[1]))
+        psql.stdin.close()
+        psql.wait(timeout=30)
+
+    writer = threading.Thread(target=insert_until_done)
+    writer.start()
+    time.sleep(1)
+    started = time.monotonic()
+    try:
+        subprocess.run([binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    finally:
+        seconds = time.monotonic() - started
+        time.sleep(1)
+        done.set()
+        writer.join()
+    return {"migration_s": round(seconds, 1), "inserts_meanwhile": len(latencies),
+            "slowest_insert_ms": round(max(latencies, default=0), 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--binary", default="target/release/randomize")
+    parser.add_argument("--scale", default="1m", choices=sorted(SIZES))
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--admin-url", default=os.environ.get(
+        "BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--migration-timing", action="store_true")
+    parser.add_argument("--out", default="target/bench/scale.json")
+    args = parser.parse_args()
+    args.binary = str(Path(args.binary).resolve())
+    results = {}
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as workdir:
+        for backend in args.backends.split(","):
+            results[backend] = {}
+            for label in ("10k", args.scale):
+                timing = args.migration_timing and backend == "postgres" and label != "10k"
+                figures, migration = run(backend, args.binary, label, SIZES[label],
+                                         args.admin_url, workdir, timing)
+                results[backend][label] = figures
+                if migration:
+                    results[backend]["migration"] = migration
+            print_table(backend, results[backend], args.scale)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+
+
+def print_table(backend, figures, scale):
+    small, large = figures["10k"], figures[scale]
+    print(f"\n{backend}: median of {CALLS} calls, one client (ms); throughput at c=64 (req/s)")
+    print(f"| read path | 10k / 50k | {scale} / {5 * SIZES[scale] // 1_000_000}M | ratio |")
+    print("|---|---:|---:|---:|")
+    for label in small:
+        ratio = large[label] / small[label] if small[label] else float("nan")
+        print(f"| {label} | {small[label]:,.2f} | {large[label]:,.2f} | {ratio:.2f} |")
+    if "migration" in figures:
+        m = figures["migration"]
+        print(f"\nmigrations re-applied on {5 * SIZES[scale]:,} entries: {m['migration_s']} s; "
+              f"{m['inserts_meanwhile']:,} inserts meanwhile, slowest {m['slowest_insert_ms']} ms")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
