@@ -92,6 +92,9 @@ def seed(backend, url, db_path, n):
     if backend == "sqlite":
         conn = sqlite3.connect(db_path)
         conn.execute("PRAGMA synchronous = OFF")
+        # The indexes' pages stay in memory while they fill: with the default 2 MB
+        # cache, seeding 50 M entries ran past 18 minutes in page reads.
+        conn.execute("PRAGMA cache_size = -2000000")
         conn.executescript("BEGIN;" + sql + "COMMIT;")
         conn.close()
     else:
