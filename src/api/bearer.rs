@@ -51,25 +51,22 @@ fn authorize(req: &HttpRequest, scope: &'static str) -> Result<(), ApiError> {
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or_else(|| invalid("the Authorization header must be `Bearer <JWT>`"))?;
-    let ticket = req.extensions().get::<AuditTicket>().cloned();
-    if let Some(ticket) = &ticket {
-        ticket.set_token(token, None);
-    }
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-    let verifier = state
+    let verified = state
         .verifier
         .as_ref()
-        .ok_or_else(|| invalid(TokenError::NoKey))?;
-    let claims = verifier.verify(token).map_err(invalid)?;
-    if let Some(ticket) = &ticket {
-        ticket.set_subject(&claims.sub);
+        .ok_or(TokenError::NoKey)
+        .and_then(|verifier| verifier.verify(token));
+    if let Some(ticket) = req.extensions().get::<AuditTicket>() {
         // Only a verified token's `jti` names it: anyone can write one into a forgery.
-        if let Some(jti) = &claims.jti {
-            ticket.set_token(token, Some(jti));
+        ticket.set_token(token, verified.as_ref().ok().and_then(|c| c.jti.as_deref()));
+        if let Ok(claims) = &verified {
+            ticket.set_subject(&claims.sub);
         }
     }
+    let claims = verified.map_err(invalid)?;
     if !claims.has_scope(scope) {
         return Err(ApiError::Forbidden { scope });
     }

@@ -123,7 +123,7 @@ pub(crate) struct EntryFilter {
 impl EntryFilter {
     /// The store's filter and the order, adding what is wrong to `errors`.
     fn into_filter(self, errors: &mut FieldErrors) -> (Filter, Order) {
-        let order = parse_order(self.order.clone(), errors);
+        let order = parse_order(self.order, errors);
         let mut fail = |field: &str, message: &str| {
             errors.insert(field.to_owned(), vec![message.to_owned()]);
         };

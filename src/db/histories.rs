@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamp
 
 use super::connection::DbConnection;
 use super::error::StoreError;
-use super::page::{CountCapped, MAX_MATCHES, Order, Page, Start, Window, explain};
+use super::page::{CountCapped, Order, Page, Start, Window, explain};
 use super::schema::histories;
 use super::shape::write_shape;
 use super::values::prefix_end;
@@ -151,10 +151,7 @@ pub(crate) fn list(
 ) -> Result<Page<Entry>, StoreError> {
     let fetched = page_query(filter, window).load(conn)?;
     Page::from_fetched(fetched, window).with_total(window, || {
-        let capped = matching(filter)
-            .select(histories::id)
-            .limit(MAX_MATCHES + 1);
-        Ok(CountCapped(capped).get_result(conn)?)
+        Ok(CountCapped(matching(filter).select(histories::id)).get_result(conn)?)
     })
 }
 

@@ -87,14 +87,14 @@ impl<T> Page<T> {
 }
 
 /// `SELECT COUNT(*) FROM (<query> LIMIT MAX_MATCHES + 1)`: how many rows match, read
-/// no further than one past the page-mode window.
+/// no further than one past the page-mode window. `<query>` has no LIMIT of its own.
 pub(crate) struct CountCapped<Q>(pub(crate) Q);
 
 impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for CountCapped<Q> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("SELECT COUNT(*) FROM (");
         self.0.walk_ast(out.reborrow())?;
-        out.push_sql(") capped");
+        out.push_sql(&format!(" LIMIT {}) capped", MAX_MATCHES + 1));
         Ok(())
     }
 }
@@ -112,22 +112,22 @@ impl<Q, C> RunQueryDsl<C> for CountCapped<Q> {}
 
 /// `EXPLAIN` of a query, as the backend plans it with these bound values: what the
 /// index tests read (`histories::plan`, `randomizes::plan`).
-pub(crate) struct Explain<Q> {
-    pub(crate) query: Q,
-    pub(crate) sqlite: bool,
+struct Explain<Q> {
+    query: Q,
+    sqlite: bool,
 }
 
 /// One line of a plan: SQLite's `detail` column, PostgreSQL's `QUERY PLAN`.
 #[derive(QueryableByName)]
-pub(crate) struct SqlitePlanLine {
+struct SqlitePlanLine {
     #[diesel(sql_type = diesel::sql_types::Text)]
-    pub(crate) detail: String,
+    detail: String,
 }
 
 #[derive(QueryableByName)]
-pub(crate) struct PgPlanLine {
+struct PgPlanLine {
     #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
-    pub(crate) line: String,
+    line: String,
 }
 
 impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Explain<Q> {

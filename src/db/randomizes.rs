@@ -7,7 +7,7 @@ use diesel::sql_types::{Bool, Integer, Text, Timestamp};
 
 use super::connection::DbConnection;
 use super::error::StoreError;
-use super::page::{CountCapped, MAX_MATCHES, Page, Start, Window, explain};
+use super::page::{CountCapped, Page, Start, Window, explain};
 use super::schema::{randomizes, randomizes_count};
 use super::shape::write_shape;
 use super::values::{escape_like, fold};
@@ -102,8 +102,10 @@ pub(crate) fn find(conn: &mut DbConnection, record_id: i64) -> Result<Record, St
         .get_result(conn)?)
 }
 
-/// Needles at least this long (in characters) are looked up in the trigram index.
-pub(crate) const TRIGRAM: usize = 3;
+/// Whether a folded needle is long enough (three characters) for the trigram index.
+fn has_trigrams(folded: &str) -> bool {
+    folded.chars().nth(2).is_some()
+}
 
 /// The records whose `original` contains `needle` (case-insensitive, wildcards
 /// literal), or all of them; without order or paging.
@@ -113,7 +115,7 @@ fn matching(conn: &DbConnection, needle: Option<&str>) -> randomizes::BoxedQuery
         return query;
     };
     let folded = fold(needle);
-    if folded.chars().count() >= TRIGRAM && matches!(conn, DbConnection::Sqlite(_)) {
+    if has_trigrams(&folded) && matches!(conn, DbConnection::Sqlite(_)) {
         // The FTS5 trigram table narrows to the rows holding the needle's trigrams; a
         // quoted phrase is literal (only `"` is special, doubled). The LIKE below
         // keeps the answer exactly that of a scan. PostgreSQL's pg_trgm index serves
@@ -157,7 +159,7 @@ fn page_query(
 /// Whether the needle is looked up in the trigram index, on PostgreSQL.
 fn uses_trigrams(conn: &DbConnection, needle: Option<&str>) -> bool {
     matches!(conn, DbConnection::Postgres(_))
-        && needle.is_some_and(|needle| fold(needle).chars().count() >= TRIGRAM)
+        && needle.is_some_and(|needle| has_trigrams(&fold(needle)))
 }
 
 /// One page of the records whose `original` contains `needle`, or of all of them.
@@ -180,10 +182,7 @@ pub(crate) fn list(
             ..page
         }),
         _ => page.with_total(window, || {
-            let capped = matching(conn, needle)
-                .select(randomizes::id)
-                .limit(MAX_MATCHES + 1);
-            Ok(CountCapped(capped).get_result(conn)?)
+            Ok(CountCapped(matching(conn, needle).select(randomizes::id)).get_result(conn)?)
         }),
     }
 }

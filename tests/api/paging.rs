@@ -282,15 +282,21 @@ async fn ascending_feed_always_links_onwards(backend: Backend) {
 /// avoid sequential scans, so a missing index shows as one instead of hiding behind the
 /// planner's preference for tiny tables.
 fn plan(conn: &mut DbConnection, filter: &Filter, order: Order) -> String {
-    if matches!(conn, DbConnection::Postgres(_)) {
-        conn.batch_execute("SET enable_seqscan = off").unwrap();
-    }
+    avoid_sequential_scans(conn);
     let window = Window {
         order,
         start: Start::After(1_000),
         size: 10,
     };
     histories::plan(conn, filter, &window).unwrap().join("\n")
+}
+
+/// PostgreSQL prefers a sequential scan of a tiny table whatever its indexes; told to
+/// avoid them, it shows one only where no index serves the query.
+fn avoid_sequential_scans(conn: &mut DbConnection) {
+    if matches!(conn, DbConnection::Postgres(_)) {
+        conn.batch_execute("SET enable_seqscan = off").unwrap();
+    }
 }
 
 async fn every_history_filter_is_planned_on_its_index(backend: Backend) {
@@ -384,9 +390,7 @@ async fn original_substring_is_planned_on_the_trigram_index(backend: Backend) {
     let app = spawn_app(backend).await;
     seed(&app.db, 200, 1);
     let mut conn = app.db.connect();
-    if matches!(conn, DbConnection::Postgres(_)) {
-        conn.batch_execute("SET enable_seqscan = off").unwrap();
-    }
+    avoid_sequential_scans(&mut conn);
     let window = Window {
         order: Order::NewestFirst,
         start: Start::Offset(0),
