@@ -53,9 +53,13 @@ pub(crate) enum ApiError {
     /// Retry later: the reason is logged, the client sees a generic detail.
     #[error("the database is unavailable; retry shortly")]
     Unavailable(String),
+    /// The database refuses writes (full, read-only): nothing was changed or recorded.
+    /// Logged by the writer's status once per interval, not here.
+    #[error("the database cannot take writes right now ({0}); nothing was changed; retry later")]
+    Unwritable(crate::db::Unwritable),
     /// Readiness: the detail is meant for operators and says what is missing.
     #[error("not ready: {0}")]
-    NotReady(&'static str),
+    NotReady(std::borrow::Cow<'static, str>),
     /// Any other client error actix raised on its own.
     #[error("{detail}")]
     Client { status: StatusCode, detail: String },
@@ -112,6 +116,10 @@ impl ApiError {
             Self::Unavailable(_) | Self::NotReady(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
+            // An operator must free space or lift read-only mode: no point in hammering.
+            Self::Unwritable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("10")));
+            }
             Self::Unauthorized { invalid_token, .. } => {
                 let challenge = if *invalid_token {
                     r#"Bearer error="invalid_token""#
@@ -147,7 +155,9 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            Self::Unavailable(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::NotReady(_) | Self::Unwritable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Client { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -167,6 +177,7 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(reason) | StoreError::Locked(reason) => {
                 Self::Unavailable(reason)
             }
+            StoreError::Unwritable(cause) => Self::Unwritable(cause),
             other => Self::Internal(error_chain(&other)),
         }
     }

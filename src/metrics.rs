@@ -1,23 +1,27 @@
-//! Prometheus metrics (SPEC §2 `/metrics`): requests and latency by method, route
-//! template and status, plus the database pool and writer queue sampled at scrape time.
+//! Prometheus metrics (SPEC §2 `/metrics`, §11): requests and latency by method, route
+//! template and status; the database pool, writer queue, database size and the age of
+//! the oldest audit entry, sampled at scrape time; and the writer's counters (entries
+//! appended and purged, failures by cause), read from its status.
 //!
 //! Labels come only from bounded sets — the route *template* (`/api/randomizes/{id}`,
 //! never the raw path), a fixed list of methods and the status code — so no client can
 //! grow the number of series.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-use crate::db::Database;
+use crate::db::{Database, WriterStatus};
 
 /// The exposition format `render` produces.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -40,6 +44,15 @@ pub(crate) struct Metrics {
     pool_idle: Gauge,
     pool_max: Gauge,
     writer_queue: Gauge,
+    db_size: Gauge,
+    oldest_entry_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+/// What `/metrics` reads from the database at scrape time; `None` when it could not.
+#[derive(Debug, Default)]
+pub(crate) struct Sampled {
+    pub(crate) size_bytes: Option<i64>,
+    pub(crate) oldest_entry_age: Option<Duration>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -47,8 +60,8 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    pub(crate) fn new(writer: Arc<WriterStatus>) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let duration = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -90,6 +103,19 @@ impl Default for Metrics {
             "Writes waiting for the group-commit writer",
             writer_queue.clone(),
         );
+        let db_size = Gauge::default();
+        registry.register(
+            "db_size_bytes",
+            "Size of the database (SQLite: its pages, without the WAL; PostgreSQL: pg_database_size)",
+            db_size.clone(),
+        );
+        let oldest_entry_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "audit_oldest_entry_age_seconds",
+            "Age of the oldest audit entry held (what AUDIT_RETENTION bounds); 0 when none",
+            oldest_entry_age.clone(),
+        );
+        registry.register_collector(Box::new(WriterCounters(writer)));
         registry.register(
             "randomize_build",
             "The running build",
@@ -103,11 +129,11 @@ impl Default for Metrics {
             pool_idle,
             pool_max,
             writer_queue,
+            db_size,
+            oldest_entry_age,
         }
     }
-}
 
-impl Metrics {
     /// Counts one answered request. `route` is the matched template, if any.
     pub(crate) fn observe(
         &self,
@@ -128,7 +154,17 @@ impl Metrics {
     }
 
     /// The OpenMetrics text, with the gauges sampled now.
-    pub(crate) fn render(&self, db: &Database) -> Result<String, std::fmt::Error> {
+    pub(crate) fn render(
+        &self,
+        db: &Database,
+        sampled: Sampled,
+    ) -> Result<String, std::fmt::Error> {
+        if let Some(bytes) = sampled.size_bytes {
+            self.db_size.set(bytes);
+        }
+        if let Some(age) = sampled.oldest_entry_age {
+            self.oldest_entry_age.set(age.as_secs_f64());
+        }
         let pool = db.pool_state();
         self.pool_connections.set(i64::from(pool.connections));
         self.pool_idle.set(i64::from(pool.idle_connections));
@@ -138,6 +174,53 @@ impl Metrics {
         let mut text = String::with_capacity(8 * 1024);
         encode(&mut text, &self.registry)?;
         Ok(text)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabels {
+    cause: &'static str,
+}
+
+/// The writer's own counts, read at scrape time: the writer keeps plain atomics and
+/// knows nothing of Prometheus.
+#[derive(Debug)]
+struct WriterCounters(Arc<WriterStatus>);
+
+impl Collector for WriterCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in [
+            (
+                "audit_entries_appended",
+                "Audit entries the writer committed",
+                self.0.appended_total(),
+            ),
+            (
+                "audit_entries_purged",
+                "Audit entries removed by retention (AUDIT_RETENTION or `randomize audit purge`)",
+                self.0.purged_total(),
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let failures = self.0.failures();
+        let mut family = encoder.encode_descriptor(
+            "db_writer_failures",
+            "Writes that failed, by cause (disk_full, read_only, io_error, unavailable, locked, query, internal)",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (cause, count) in failures {
+            let labels = CauseLabels { cause };
+            ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }
 

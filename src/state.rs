@@ -27,9 +27,9 @@ pub(crate) struct AppState {
 impl AppState {
     pub(crate) fn new(config: &ServerConfig, db: Database, draining: Draining) -> Self {
         Self {
+            metrics: Metrics::new(Arc::clone(db.writer().status())),
             db,
             draining,
-            metrics: Metrics::default(),
             verifier: config.verifier.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             max_word_graphemes: config.max_word_graphemes,

@@ -1,11 +1,12 @@
 //! Probes for Kubernetes: liveness (the process answers) and readiness (the database
-//! answers, the schema is current, and we are not shutting down). Not audited.
+//! answers and takes writes, the schema is current, and we are not shutting down).
+//! Not audited.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::problems::ProblemResponse;
-use crate::db::{StoreError, migrations};
+use crate::db::{Job, StoreError, migrations};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -20,7 +21,7 @@ pub(crate) async fn live() -> HttpResponse {
 
 #[utoipa::path(
     get, path = "/readyz", tag = "health", operation_id = "get_readiness",
-    summary = "Readiness: the database answers, migrations are applied, not shutting down",
+    summary = "Readiness: the database answers and takes writes, migrations are applied, not shutting down",
     responses(
         (status = 200, description = "Ready", body = Object, example = json!({"status": "ready", "database": "sqlite"})),
         ProblemResponse<503>,
@@ -28,7 +29,22 @@ pub(crate) async fn live() -> HttpResponse {
 )]
 pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.draining.is_draining() {
-        return Err(ApiError::NotReady("shutting down"));
+        return Err(ApiError::NotReady("shutting down".into()));
+    }
+    if let Some(refused) = state.db.writer().status().refused_now() {
+        // Kubernetes sends no traffic while this fails, so only this probe can find out
+        // that writes work again: it tries one.
+        if state.db.writer().run(Job::Probe).await.is_err() {
+            return Err(ApiError::NotReady(
+                format!(
+                    "the database cannot take writes: {} (for {} s; {} requests refused)",
+                    refused.cause,
+                    refused.for_.as_secs(),
+                    refused.requests
+                )
+                .into(),
+            ));
+        }
     }
     let current = state
         .db
@@ -37,12 +53,12 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Ap
         })
         .await
         .map_err(|e| match e {
-            StoreError::Unavailable(_) => ApiError::NotReady("the database does not answer"),
+            StoreError::Unavailable(_) => ApiError::NotReady("the database does not answer".into()),
             other => ApiError::from(other),
         })?;
     if !current {
         return Err(ApiError::NotReady(
-            "migrations are pending; run `randomize migrate`",
+            "migrations are pending; run `randomize migrate`".into(),
         ));
     }
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": state.db.backend()})))

@@ -47,4 +47,11 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    service_heartbeat (id) {
+        id -> Integer,
+        beat -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(randomizes, histories, randomizes_count);

@@ -38,6 +38,9 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
         r#"http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/api/randomizes/{id}",status="200"} 2"#,
         "db_pool_max_connections 4",
         "db_writer_queue_jobs 0",
+        // Five requests under /api/ (the unmatched path is outside it), none purged.
+        "audit_entries_appended_total 5",
+        "audit_entries_purged_total 0",
     ] {
         assert!(
             text.lines().any(|l| l == line),
@@ -47,6 +50,14 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
     assert!(text.contains("db_pool_connections "), "{text}");
     assert!(text.contains("db_pool_idle_connections "), "{text}");
     assert!(text.contains(r#"randomize_build_info{version=""#), "{text}");
+    let gauge = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    assert!(gauge("db_size_bytes") > 0.0);
+    let age = gauge("audit_oldest_entry_age_seconds");
+    assert!((0.0..60.0).contains(&age), "{age}");
     // Raw paths (ids, unknown URLs) never become label values.
     assert!(
         !text.contains("/api/randomizes/999999") && !text.contains("/no/such"),

@@ -18,10 +18,11 @@ pub(super) fn store(
     arrival: Arrival,
 ) -> Result<(), StoreError> {
     let plan = session.plan(arrival, batch.iter().all(|q| q.job.is_insert_only()));
+    let status = session.status();
     let conn = match session.ready(plan) {
         Ok(conn) => conn,
         Err(error) => {
-            fail_all(batch, &error);
+            fail_all(batch, &error, &status);
             return Ok(());
         }
     };
@@ -31,7 +32,7 @@ pub(super) fn store(
     };
     let outcomes = stored?;
     for (queued, outcome) in batch.drain(..).zip(outcomes) {
-        queued.answer(outcome);
+        queued.answer(outcome, &status);
     }
     Ok(())
 }
@@ -48,6 +49,8 @@ pub(super) fn committed(
     });
     if written.is_err()
         && let Err(error) = conn.batch_execute("ROLLBACK")
+        // SQLite rolls back on its own after some errors (SQLITE_FULL among them).
+        && !error.to_string().contains("no transaction is active")
     {
         tracing::warn!(%error, "rollback failed");
     }
@@ -76,16 +79,16 @@ fn write(conn: &mut DbConnection, batch: &[Queued]) -> Result<Vec<Outcome>, Stor
         .iter()
         .zip(&applied)
         .filter(|(_, outcome)| !matches!(outcome, Some(Err(_))))
-        .map(|(queued, _)| {
+        .filter_map(|(queued, _)| {
             // Records are numbered in batch order, as `records` lists them.
             let of_record = queued.job.new_record().map(|_| {
                 created += 1;
                 created - 1
             });
-            Audit {
-                entry: queued.job.entry(),
+            Some(Audit {
+                entry: queued.job.entry()?,
                 of_record,
-            }
+            })
         })
         .collect();
     let mut stored = batch::insert(conn, &records, &entries)?.into_iter();

@@ -6,8 +6,10 @@ use tokio::sync::oneshot;
 
 use crate::db::connection::DbConnection;
 use crate::db::error::StoreError;
+use crate::db::heartbeat;
 use crate::db::histories::NewEntry;
 use crate::db::randomizes::{self, NewRecord, Precondition, Record};
+use crate::db::status::WriterStatus;
 
 /// One request's write. Each carries the request's audit entry, which commits with it
 /// atomically, or not at all when the write does not happen.
@@ -30,6 +32,9 @@ pub(crate) enum Job {
     },
     /// Only the audit entry: every request that changed nothing.
     Append { entry: NewEntry },
+    /// A write that records nothing, to learn whether the database takes writes again
+    /// (readiness, while writes are refused).
+    Probe,
 }
 
 /// What a job did, once its batch committed.
@@ -39,6 +44,7 @@ pub(crate) enum Done {
     Updated(Record),
     Deleted,
     Appended,
+    Probed,
 }
 
 pub(super) type Outcome = Result<Done, StoreError>;
@@ -56,12 +62,13 @@ impl Done {
 }
 
 impl Job {
-    pub(super) fn entry(&self) -> &NewEntry {
+    pub(super) fn entry(&self) -> Option<&NewEntry> {
         match self {
             Self::Create { entry, .. }
             | Self::Update { entry, .. }
             | Self::Delete { entry, .. }
-            | Self::Append { entry } => entry,
+            | Self::Append { entry } => Some(entry),
+            Self::Probe => None,
         }
     }
 
@@ -91,6 +98,7 @@ impl Job {
             Self::Delete {
                 id, precondition, ..
             } => Some(randomizes::delete(conn, *id, precondition).map(|()| Done::Deleted)),
+            Self::Probe => Some(heartbeat::beat(conn).map(|()| Done::Probed)),
             Self::Create { .. } | Self::Append { .. } => None,
         }
     }
@@ -108,15 +116,26 @@ impl Queued {
         (Self { job, reply }, answer)
     }
 
-    pub(super) fn answer(self, outcome: Outcome) {
+    /// Sends the outcome to the request, and counts it in `status`.
+    pub(super) fn answer(self, outcome: Outcome, status: &WriterStatus) {
+        match &outcome {
+            Ok(_) => {
+                if self.job.entry().is_some() {
+                    status.appended(1);
+                }
+                status.wrote();
+            }
+            Err(error) if error.aborts_transaction() => status.failed(error),
+            Err(_) => {}
+        }
         // The requester may have gone (client disconnected); the write stands either way.
         let _ = self.reply.send(outcome);
     }
 }
 
 /// Every job in `batch` gets `error`.
-pub(super) fn fail_all(batch: &mut Vec<Queued>, error: &StoreError) {
+pub(super) fn fail_all(batch: &mut Vec<Queued>, error: &StoreError, status: &WriterStatus) {
     batch
         .drain(..)
-        .for_each(|queued| queued.answer(Err(error.clone())));
+        .for_each(|queued| queued.answer(Err(error.clone()), status));
 }

@@ -18,7 +18,7 @@ mod replay;
 mod session;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
@@ -29,6 +29,7 @@ use super::connection::ConnectOptions;
 use super::error::StoreError;
 use super::histories::NewEntry;
 use super::shape::WriteShape;
+use super::status::WriterStatus;
 use job::Queued;
 use session::{Arrival, Session};
 
@@ -45,20 +46,29 @@ const _: () = assert!(MAX_BATCH * <NewEntry as WriteShape>::WIDTH <= SQLITE_MAX_
 pub(crate) struct Writer {
     sender: Mutex<Option<mpsc::Sender<Queued>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    status: Arc<WriterStatus>,
 }
 
 impl Writer {
     pub(crate) fn start(options: ConnectOptions) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let status = Arc::new(WriterStatus::default());
+        let session = Session::new(options, Arc::clone(&status));
         let thread = std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || serve(receiver, Session::new(options)))
+            .spawn(move || serve(receiver, session))
             .map_err(|e| tracing::error!(error = %e, "cannot start the writer thread"))
             .ok();
         Self {
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(thread),
+            status,
         }
+    }
+
+    /// What the writer has done, and whether the database takes writes.
+    pub(crate) fn status(&self) -> &Arc<WriterStatus> {
+        &self.status
     }
 
     /// Runs `job` in the writer's next batch and returns once that batch is committed

@@ -1,9 +1,12 @@
 //! The writer's connection, and the two facts that decide how a batch may be sent on it.
 
+use std::sync::Arc;
+
 use diesel::connection::SimpleConnection;
 
 use crate::db::connection::{ConnectOptions, DbConnection};
 use crate::db::error::StoreError;
+use crate::db::status::WriterStatus;
 use crate::db::url::DatabaseUrl;
 
 /// How a batch reached the writer.
@@ -31,14 +34,21 @@ pub(super) enum Plan {
 pub(super) struct Session {
     options: ConnectOptions,
     conn: Option<DbConnection>,
+    status: Arc<WriterStatus>,
 }
 
 impl Session {
-    pub(super) fn new(options: ConnectOptions) -> Self {
+    pub(super) fn new(options: ConnectOptions, status: Arc<WriterStatus>) -> Self {
         Self {
             options,
             conn: None,
+            status,
         }
+    }
+
+    /// Where the outcomes of this session's jobs are counted.
+    pub(super) fn status(&self) -> Arc<WriterStatus> {
+        Arc::clone(&self.status)
     }
 
     pub(super) fn plan(&self, arrival: Arrival, insert_only: bool) -> Plan {
@@ -72,10 +82,13 @@ impl Session {
                 .as_mut()
                 .ok_or_else(|| StoreError::Internal("the writer's connection vanished".into())),
             Err(error) => {
-                tracing::warn!(%error, "writer cannot begin a transaction");
+                // A refusal is reported by the status, once per interval.
+                if !matches!(error, StoreError::Unwritable(_)) {
+                    tracing::warn!(%error, "writer cannot begin a transaction");
+                }
                 Err(match error {
                     // Already waited DATABASE_TIMEOUT on a healthy connection.
-                    StoreError::Locked(_) => error,
+                    StoreError::Locked(_) | StoreError::Unwritable(_) => error,
                     other => StoreError::Unavailable(other.to_string()),
                 })
             }

@@ -58,7 +58,7 @@ fn create(word: &str, jumble: &str) -> Job {
 fn store(options: ConnectOptions, jobs: Vec<Job>, arrival: Arrival) -> Vec<Outcome> {
     let (mut batch, answers): (Vec<Queued>, Vec<oneshot::Receiver<Outcome>>) =
         jobs.into_iter().map(Queued::new).unzip();
-    let mut session = Session::new(options);
+    let mut session = Session::new(options, Default::default());
     if let Err(error) = commit::store(&mut session, &mut batch, arrival) {
         super::replay::recover(&mut session, &mut batch, error);
     }

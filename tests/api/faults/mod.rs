@@ -2,6 +2,7 @@
 //! speeds (beyond the bounds the issue sets: a 503 within `DATABASE_TIMEOUT`, recovery
 //! within 5 s): what was acknowledged survives, and nobody is told "done" wrongly.
 
+mod full;
 mod load;
 
 use std::collections::HashSet;
