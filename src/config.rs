@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// Comma-separated origins allowed by CORS (`https://app.example.com`). Empty: no CORS.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
     pub cors_allowed_origins: String,
+    /// Keep audit entries this long (`90d`, `720h`), purging older ones in the
+    /// background and recording each purge in the history. Empty: keep forever.
+    #[arg(long, env = "AUDIT_RETENTION", default_value = "")]
+    pub audit_retention: String,
 }
 
 /// Settings the running server needs, typed and checked.
@@ -67,6 +71,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub cors_allowed_origins: Vec<String>,
     pub verifier: SharedVerifier,
+    /// `None`: keep every audit entry.
+    pub audit_retention: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -83,6 +89,7 @@ impl ServerConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
             cors_allowed_origins: Vec::new(),
             verifier: None,
+            audit_retention: None,
         }
     }
 
@@ -102,7 +109,19 @@ impl ServerConfig {
             max_body_bytes: args.max_body_bytes as usize,
             cors_allowed_origins: parse_origins(&args.cors_allowed_origins)?,
             verifier: args.jwt.verifier()?.map(std::sync::Arc::new),
+            audit_retention: parse_retention(&args.audit_retention)
+                .map_err(|reason| ConfigError::new("AUDIT_RETENTION", reason))?,
         })
+    }
+}
+
+fn parse_retention(raw: &str) -> Result<Option<Duration>, String> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    match parse_duration(raw)? {
+        keep if keep < Duration::from_secs(1) => Err("must be at least 1s (or empty)".into()),
+        keep => Ok(Some(keep)),
     }
 }
 
@@ -149,6 +168,17 @@ mod tests {
         assert_eq!(nets.len(), 3);
         assert!(parse_cidrs("10.0.0.0/33").is_err());
         assert_eq!(parse_cidrs(""), Ok(vec![]));
+    }
+
+    #[test]
+    fn retention_is_off_unless_given() {
+        assert_eq!(parse_retention(""), Ok(None));
+        assert_eq!(
+            parse_retention("90d"),
+            Ok(Some(Duration::from_secs(90 * 86_400)))
+        );
+        assert!(parse_retention("0s").is_err());
+        assert!(parse_retention("soon").is_err());
     }
 
     #[test]

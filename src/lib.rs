@@ -21,6 +21,7 @@ mod middleware;
 pub mod openapi;
 mod probe;
 mod request_id;
+mod retention;
 pub mod settings;
 pub mod startup;
 mod state;

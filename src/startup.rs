@@ -13,6 +13,7 @@ use crate::api;
 use crate::config::ServerConfig;
 use crate::db::Database;
 use crate::middleware::pipeline;
+use crate::retention;
 use crate::state::{AppState, Draining};
 
 pub struct Application {
@@ -20,6 +21,8 @@ pub struct Application {
     port: u16,
     db: Database,
     draining: Draining,
+    /// The retention job, when AUDIT_RETENTION is set.
+    retention: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -66,11 +69,15 @@ impl Application {
             database = db.backend(),
             "listening"
         );
+        let retention = config
+            .audit_retention
+            .map(|keep| tokio::spawn(retention::run(db.clone(), keep, draining.clone())));
         Ok(Self {
             server,
             port,
             db,
             draining,
+            retention,
         })
     }
 
@@ -98,6 +105,10 @@ impl Application {
         });
         let served = self.server.await;
         signals.abort();
+        if let Some(retention) = self.retention {
+            // A step already queued still commits: the writer drains before it stops.
+            retention.abort();
+        }
         self.db.shutdown().await;
         tracing::info!("stopped");
         served.context("server error")

@@ -1,75 +1,23 @@
 //! `/api/histories`: the audit trail, for holders of a `histories:read` token.
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use futures_util::StreamExt;
+use serde::Deserialize;
 
 use super::bearer::HistoriesReader;
 use super::cursor::{self, List};
+use super::entry::EntryView;
+use super::export::{self, Format, Selection};
 use super::input::path_id;
 use super::pagination::{Listing, PageParams, parse_order};
 use super::problems::ProblemResponse;
 use super::query;
-use super::timestamp::{parse_instant, rfc3339};
-use crate::db::histories::{self as store, Entry, Filter};
+use super::timestamp::parse_instant;
+use crate::db::histories::{self as store, Filter};
 use crate::db::page::Order;
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
-
-/// One audit entry as the API shows it (SPEC §5). Never holds a token or a body.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = Entry, example = json!({
-    "id": 7, "request_id": "3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c", "method": "POST", "path": "/api/randomizes",
-    "query": null, "status": 201, "duration_ms": 0.412, "client_ip": "203.0.113.7",
-    "user_agent": "curl/8.5.0", "subject": null, "created": "2023-05-23T02:37:57.698Z",
-    "resource_id": 42, "token_id": null, "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"
-}))]
-pub(crate) struct EntryView {
-    id: i64,
-    /// The request's `X-Request-Id`.
-    request_id: String,
-    method: String,
-    /// As received (percent-encoded), control characters escaped.
-    path: String,
-    query: Option<String>,
-    status: i32,
-    /// Until the entry was committed.
-    duration_ms: f64,
-    /// Peer address, or the forwarded client when the peer is a trusted proxy.
-    client_ip: Option<String>,
-    user_agent: Option<String>,
-    /// The token's `sub`, when a token verified.
-    subject: Option<String>,
-    #[schema(format = DateTime)]
-    created: String,
-    /// The record the request read, changed, deleted or created.
-    resource_id: Option<i64>,
-    /// Which credential acted: the verified token's `jti`, else the hex SHA-256 of the
-    /// token presented (never the token itself).
-    token_id: Option<String>,
-    /// The trace id of a valid W3C `traceparent` request header.
-    trace_id: Option<String>,
-}
-
-impl From<Entry> for EntryView {
-    fn from(e: Entry) -> Self {
-        Self {
-            id: e.id,
-            request_id: e.request_id,
-            method: e.method,
-            path: e.path,
-            query: e.query,
-            status: e.status,
-            duration_ms: e.duration_ms,
-            client_ip: e.client_ip,
-            user_agent: e.user_agent,
-            subject: e.subject,
-            created: rfc3339(e.created),
-            resource_id: e.resource_id,
-            token_id: e.token_id,
-            trace_id: e.trace_id,
-        }
-    }
-}
 
 /// The `{id}` of an audit entry.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -189,11 +137,21 @@ impl EntryFilter {
         Requires a bearer JWT with the `histories:read` scope (mint one with `randomize token`). \
         Paging as on `/api/randomizes`: pages for the first 10000 matches, then the `cursor` of `Link: rel=\"next\"`. \
         Collectors poll `order=asc` and follow `next`: the last page still links onwards, and no entry is \
-        skipped even when several replicas commit concurrently. Every filter alone is index-backed.",
+        skipped even when several replicas commit concurrently. Every filter alone is index-backed. \
+        Export: send `Accept: application/x-ndjson` or `text/csv` for every match in one streamed \
+        response (constant memory, ending at the newest entry when the request began); CSV cells \
+        that begin with `=`, `+`, `-`, `@` or a tab get a leading `'` so no spreadsheet runs them.",
     params(PageParams, EntryFilter),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "One page of entries", body = Vec<EntryView>,
+        (status = 200, description = "One page of entries (JSON); or, with `Accept: application/x-ndjson` \
+            or `text/csv`, every matching entry as a stream, oldest first unless `order` says otherwise \
+            (no paging: `page`, `page_size` and `cursor` are refused)",
+            content(
+                (Vec<EntryView> = "application/json"),
+                (String = "application/x-ndjson", example = json!("{\"id\":7,\"method\":\"POST\",\"…\":\"…\"}\n")),
+                (String = "text/csv", example = json!("id,request_id,method,path,…\r\n7,3f1c2a9e-…,POST,/api/randomizes,…\r\n")),
+            ),
             headers(("X-Pagination" = String, description = "Page mode only; as on `/api/randomizes` (totals when at most 10000 entries match)"),
                     ("Link" = String, description = "RFC 8288: `first`, `prev`, `last` as page numbers (page mode); `next` as a `cursor` while more entries match, and always for `order=asc`"))),
         ProblemResponse<401>, ProblemResponse<403>, ProblemResponse<422>, ProblemResponse<503>,
@@ -204,6 +162,9 @@ pub(crate) async fn list(
     state: web::Data<AppState>,
     _: HistoriesReader,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(format) = Format::negotiate(&req) {
+        return export(&req, &state, format).await;
+    }
     let (paging, filter, pairs) = query::parse::<PageParams, EntryFilter>(&req)?;
     let mut errors = FieldErrors::new();
     let paging = paging.into_paging(&mut errors);
@@ -220,6 +181,49 @@ pub(crate) async fn list(
         .await?;
     let last_id = page.rows.last().map(|e| e.id);
     listing.respond(&window, &page.map(EntryView::from), last_id)
+}
+
+/// `GET /api/histories` with an export `Accept`: the filters of the list, no paging.
+async fn export(
+    req: &HttpRequest,
+    state: &AppState,
+    format: Format,
+) -> Result<HttpResponse, ApiError> {
+    let (_, filter, pairs) = query::parse::<PageParams, EntryFilter>(req)?;
+    let given = |name: &str| pairs.iter().any(|(n, _)| n == name);
+    let mut errors = FieldErrors::new();
+    for name in ["page", "page_size", "cursor"] {
+        if given(name) {
+            errors.insert(
+                name.to_owned(),
+                vec!["does not apply to an export, which streams every match".to_owned()],
+            );
+        }
+    }
+    let (filter, order) = filter.into_filter(&mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let order = if given("order") {
+        order
+    } else {
+        Order::OldestFirst
+    };
+    let through = export::newest_id(&state.db).await?;
+    let chunks = export::walk(
+        state.db.clone(),
+        Selection { filter, order },
+        format,
+        through,
+    );
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header((header::VARY, "Accept"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"histories.{}\"", format.extension()),
+        ))
+        .streaming(chunks.map(|chunk| chunk.map(|c| c.bytes))))
 }
 
 #[utoipa::path(

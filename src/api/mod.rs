@@ -1,8 +1,11 @@
 //! HTTP routes. One file per resource; shared request parsing beside them.
 
 mod bearer;
+mod csv;
 mod cursor;
+mod entry;
 mod etag;
+pub(crate) mod export;
 pub(crate) mod health;
 pub(crate) mod histories;
 mod input;

@@ -7,6 +7,7 @@ use diesel::connection::SimpleConnection;
 use super::config::DatabaseConfig;
 use super::connection::{ConnectOptions, DbConnection, Pool, pool};
 use super::error::StoreError;
+use super::retention::{Lease, try_lease};
 use super::writer::Writer;
 
 #[derive(Clone)]
@@ -14,6 +15,7 @@ pub struct Database {
     pool: Pool,
     writer: Arc<Writer>,
     backend: &'static str,
+    options: ConnectOptions,
 }
 
 impl Database {
@@ -22,6 +24,7 @@ impl Database {
             pool: pool(config),
             writer: Arc::new(Writer::start(ConnectOptions::serving(config))),
             backend: config.url.backend(),
+            options: ConnectOptions::serving(config),
         }
     }
 
@@ -75,6 +78,14 @@ impl Database {
         })
         .await
         .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
+
+    /// The purge lease (`retention::try_lease`), on a connection of its own.
+    pub(crate) async fn purge_lease(&self) -> Result<Option<Lease>, StoreError> {
+        let options = self.options.clone();
+        actix_web::web::block(move || try_lease(&options))
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?
     }
 
     /// Stops the writer after it has committed everything queued, then closes the

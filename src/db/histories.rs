@@ -155,6 +155,30 @@ pub(crate) fn list(
     })
 }
 
+/// Up to `size` entries matching `filter` past id `after`, in `order`: one step of a
+/// walk over every match (the export), each one the same index-backed read as a page.
+pub(crate) fn next_batch(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    order: Order,
+    after: i64,
+    size: i64,
+) -> Result<Vec<Entry>, StoreError> {
+    let window = Window {
+        order,
+        start: Start::After(after),
+        size: size - 1,
+    };
+    Ok(page_query(filter, &window).load(conn)?)
+}
+
+/// The newest entry's id: where a walk that began now ends.
+pub(crate) fn newest_id(conn: &mut DbConnection) -> Result<Option<i64>, StoreError> {
+    Ok(histories::table
+        .select(diesel::dsl::max(histories::id))
+        .get_result(conn)?)
+}
+
 /// How the backend plans the page `list` reads (for the tests that keep every filter
 /// on an index).
 #[doc(hidden)]

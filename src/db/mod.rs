@@ -15,6 +15,7 @@ pub mod histories;
 pub mod migrations;
 pub mod page;
 pub mod randomizes;
+pub(crate) mod retention;
 pub mod schema;
 pub(crate) mod secrets;
 mod shape;

@@ -48,6 +48,10 @@ impl WriterStatus {
         self.appended.fetch_add(entries, Ordering::Relaxed);
     }
 
+    pub(crate) fn purged(&self, entries: u64) {
+        self.purged.fetch_add(entries, Ordering::Relaxed);
+    }
+
     /// A job failed with `error` (not a client's mistake such as an unknown id).
     pub(crate) fn failed(&self, error: &StoreError) {
         if let Ok(mut failures) = self.failures.lock() {

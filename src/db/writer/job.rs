@@ -2,6 +2,7 @@
 //! failed batch is replayed: every input (the jumbled word, the audit entry) is computed
 //! before queueing, so a replay writes exactly the same.
 
+use chrono::NaiveDateTime;
 use tokio::sync::oneshot;
 
 use crate::db::connection::DbConnection;
@@ -9,6 +10,7 @@ use crate::db::error::StoreError;
 use crate::db::heartbeat;
 use crate::db::histories::NewEntry;
 use crate::db::randomizes::{self, NewRecord, Precondition, Record};
+use crate::db::retention::{self, Removed};
 use crate::db::status::WriterStatus;
 
 /// One request's write. Each carries the request's audit entry, which commits with it
@@ -32,6 +34,13 @@ pub(crate) enum Job {
     },
     /// Only the audit entry: every request that changed nothing.
     Append { entry: NewEntry },
+    /// One step of a purge: up to `limit` of the oldest entries created before
+    /// `cut`, at or after `from`. Its run appends one `PURGE` entry of its own at the end (`retention`).
+    Purge {
+        cut: NaiveDateTime,
+        from: Option<NaiveDateTime>,
+        limit: i64,
+    },
     /// A write that records nothing, to learn whether the database takes writes again
     /// (readiness, while writes are refused).
     Probe,
@@ -45,6 +54,7 @@ pub(crate) enum Done {
     Deleted,
     Appended,
     Probed,
+    Purged(Removed),
 }
 
 pub(super) type Outcome = Result<Done, StoreError>;
@@ -68,7 +78,7 @@ impl Job {
             | Self::Update { entry, .. }
             | Self::Delete { entry, .. }
             | Self::Append { entry } => Some(entry),
-            Self::Probe => None,
+            Self::Probe | Self::Purge { .. } => None,
         }
     }
 
@@ -99,6 +109,9 @@ impl Job {
                 id, precondition, ..
             } => Some(randomizes::delete(conn, *id, precondition).map(|()| Done::Deleted)),
             Self::Probe => Some(heartbeat::beat(conn).map(|()| Done::Probed)),
+            Self::Purge { cut, from, limit } => {
+                Some(retention::remove_step(conn, *cut, *from, *limit).map(Done::Purged))
+            }
             Self::Create { .. } | Self::Append { .. } => None,
         }
     }
@@ -119,9 +132,12 @@ impl Queued {
     /// Sends the outcome to the request, and counts it in `status`.
     pub(super) fn answer(self, outcome: Outcome, status: &WriterStatus) {
         match &outcome {
-            Ok(_) => {
+            Ok(done) => {
                 if self.job.entry().is_some() {
                     status.appended(1);
+                }
+                if let Done::Purged(removed) = done {
+                    status.purged(removed.entries as u64);
                 }
                 status.wrote();
             }

@@ -1,5 +1,8 @@
-//! The `randomize` command line: `serve`, `migrate`, `token`, `openapi`, and the two
-//! probes the container needs without a shell toolbox: `ping-db` and `healthcheck`.
+//! The `randomize` command line: `serve`, `migrate`, `token`, `openapi`, `audit`
+//! (`audit.rs`), and the two probes the container needs without a shell toolbox:
+//! `ping-db` and `healthcheck`.
+
+mod audit;
 
 use std::time::Duration;
 
@@ -34,6 +37,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Print the OpenAPI 3.1 document.
     Openapi,
+    /// Export or purge the audit history, straight on the database.
+    Audit(audit::AuditArgs),
     /// Connect to the database once and run `SELECT 1` (entrypoint.sh waits with it).
     PingDb(PingDbArgs),
     /// GET /healthz on the local server; exit 0 when it answers 200 (the image's HEALTHCHECK).
@@ -105,6 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", crate::openapi::document().to_pretty_json()?);
             Ok(())
         }
+        Command::Audit(args) => audit::run(args),
         Command::PingDb(args) => ping_db(&args),
         Command::Healthcheck(args) => crate::probe::healthz(args.bind, args.timeout),
     }
