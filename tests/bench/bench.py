@@ -40,11 +40,11 @@ def http_get(url, timeout=2.0):
 
 
 class Server:
-    def __init__(self, binary, database_url, workdir):
+    def __init__(self, binary, database_url, workdir, **settings):
         self.binary = binary
         self.env = dict(os.environ, DATABASE_URL=database_url, BIND="127.0.0.1:0",
                         LOG_FORMAT="json", LOG_LEVEL="info", SQLITE_SYNCHRONOUS="full",
-                        JWT_SECRET=secrets.token_hex(32))
+                        JWT_SECRET=secrets.token_hex(32), **settings)
         self.log_path = Path(workdir) / "server.log"
         subprocess.run([binary, "migrate"], env=self.env, check=True, cwd=workdir,
                        stdout=subprocess.DEVNULL)
@@ -74,6 +74,10 @@ class Server:
                 raise SystemExit(f"server exited:\n{self.log_path.read_text()}")
             time.sleep(0.005)
         raise SystemExit("server did not report its port within 10 s")
+
+    def rss_mb(self):
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
 
     def peak_rss_mb(self):
         status = Path(f"/proc/{self.process.pid}/status").read_text()

@@ -8,6 +8,11 @@ at every size. The server then answers each read path; the figure is the median 
 several calls from one client (each call also commits its own audit entry, as every
 API request does). POST and GET-by-id throughput come from wrk at c=64.
 
+The history's life (SPEC §11) on each size: an NDJSON export of every entry (entries/s,
+time to the first byte, server RSS idle and at its highest meanwhile), and POST p99 at
+c=64 without and then during a background purge of the oldest fifth of the entries
+(AUDIT_RETENTION set so that 1 M of 5 M are past it), with how long that purge took.
+
 Prints one table per backend (small, large, large/small) and writes JSON. With
 --migration-timing, the largest PostgreSQL database also has this release's
 migrations reverted and re-applied while a client keeps inserting audit rows, to time
@@ -172,7 +177,75 @@ def throughput(base, n):
     return {f"{s} c=64 req/s": wrk(base, s, 64, 5, n)["rps"] for s in ("post", "get")}
 
 
-def run(backend, binary, label, n, admin_url, workdir, migration_timing):
+def export_all(server, token):
+    """Streams every entry as NDJSON; samples the server's RSS while it does."""
+    parsed = urllib.parse.urlparse(server.base)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
+    idle = server.rss_mb()
+    highest = [idle]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            highest[0] = max(highest[0], server.rss_mb())
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.perf_counter()
+    conn.request("GET", "/api/histories", headers={
+        "Authorization": f"Bearer {token}", "Accept": "application/x-ndjson"})
+    response = conn.getresponse()
+    first = response.read(1)
+    first_byte_ms = (time.perf_counter() - started) * 1000
+    lines = first.count(b"\n")
+    while chunk := response.read(1 << 20):
+        lines += chunk.count(b"\n")
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if response.status != 200:
+        raise SystemExit(f"export: {response.status}")
+    return {"export entries/s": lines / seconds, "export first byte ms": first_byte_ms,
+            "export entries": lines, "export rss idle MB": idle,
+            "export rss highest MB": highest[0]}
+
+
+def purge_under_load(binary, url, workdir, n):
+    """POST p99 at c=64 on a server without retention, then on one whose
+    AUDIT_RETENTION puts the oldest fifth of the entries past the cut."""
+    server = Server(binary, url, workdir)
+    try:
+        before = wrk(server.base, "post", 64, 10, n)["p99_ms"]
+    finally:
+        server.stop()
+    purged = 5 * n // 5
+    keep_s = (5 * n - purged) // RATE_PER_S
+    server = Server(binary, url, workdir, AUDIT_RETENTION=f"{keep_s}s")
+    try:
+        token = subprocess.run([binary, "token", "--subject", "bench", "--ttl", "1h"],
+                               env=server.env, capture_output=True, text=True,
+                               check=True).stdout.strip()
+        during = wrk(server.base, "post", 64, 10, n)["p99_ms"]
+        client = Client(server.base, token)
+        deadline = time.monotonic() + 600
+        while True:
+            _, _, body = client.get("/api/histories?method=PURGE")
+            entries = json.loads(body)
+            if entries:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("no PURGE entry within 10 minutes")
+            time.sleep(0.5)
+    finally:
+        server.stop()
+    query = urllib.parse.parse_qs(entries[0]["query"])
+    return {"POST p99 ms, no purge": before, "POST p99 ms, during purge": during,
+            "purge removed": int(query["removed"][0]),
+            "purge took s": entries[0]["duration_ms"] / 1000}
+
+
+def run(backend, binary, label, n, admin_url, workdir, migration_timing, phases):
     database = f"bench_scale_{label}"
     db_path = Path(workdir) / f"{label}.sqlite3"
     if backend == "postgres":
@@ -192,10 +265,16 @@ def run(backend, binary, label, n, admin_url, workdir, migration_timing):
             token = subprocess.run([binary, "token", "--subject", "bench", "--ttl", "1h"],
                                    env=server.env, capture_output=True, text=True,
                                    check=True).stdout.strip()
-            result = read_paths(Client(server.base, token), n)
-            result.update(throughput(server.base, n))
+            result = {}
+            if "reads" in phases:
+                result.update(read_paths(Client(server.base, token), n))
+                result.update(throughput(server.base, n))
+            if "life" in phases:
+                result.update(export_all(server, token))
         finally:
             server.stop()
+        if "life" in phases:
+            result.update(purge_under_load(binary, url, workdir, n))
         return result, migrate_under_writes(binary, url) if migration_timing else None
     finally:
         if backend == "postgres":
@@ -249,6 +328,8 @@ def main():
     parser.add_argument("--admin-url", default=os.environ.get(
         "BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--migration-timing", action="store_true")
+    parser.add_argument("--phases", default="reads,life",
+                        help="reads (SPEC §10 read paths, throughput), life (export, purge)")
     parser.add_argument("--out", default="target/bench/scale.json")
     args = parser.parse_args()
     args.binary = str(Path(args.binary).resolve())
@@ -259,7 +340,8 @@ def main():
             for label in ("10k", args.scale):
                 timing = args.migration_timing and backend == "postgres" and label != "10k"
                 figures, migration = run(backend, args.binary, label, SIZES[label],
-                                         args.admin_url, workdir, timing)
+                                         args.admin_url, workdir, timing,
+                                         args.phases.split(","))
                 results[backend][label] = figures
                 if migration:
                     results[backend]["migration"] = migration

@@ -133,6 +133,17 @@ class Workload(unittest.TestCase):
         self.assertNotEqual(checksum(), checksum("--set", "config.logLevel=debug"))
 
 
+    def test_audit_retention_is_off_unless_set(self):
+        def config(*values):
+            _, docs = template(*values)
+            return one(docs, "ConfigMap")["data"]
+
+        self.assertNotIn("AUDIT_RETENTION", config())
+        self.assertEqual(config("--set", "audit.retention=30d")["AUDIT_RETENTION"], "30d")
+        refused = helm("template", "t", str(CHART), "--set", "audit.retention=soon", check=False)
+        self.assertNotEqual(refused.returncode, 0)
+
+
 class SqliteMode(unittest.TestCase):
     def test_pvc_single_replica_recreate(self):
         _, docs = template("--set", "replicaCount=5")
