@@ -2,7 +2,8 @@
 //! background, and every run says so in the history itself.
 //!
 //! A run holds the purge lease (on PostgreSQL one replica at a time), then asks the
-//! writer for one small step after another (`Job::Purge`, at most `STEP` entries each),
+//! writer for one small step after another (`Job::Purge`, at most `STEP` entries each,
+//! pausing as long as each step took),
 //! so requests queue behind a few milliseconds of deleting, never behind one large
 //! DELETE; then it appends one `PURGE` entry naming the cut-off, the count removed and
 //! the rule. A run cut short (a crash, a shutdown) leaves the rest to the next run,
@@ -17,8 +18,10 @@ use crate::db::retention::{Removed, any_before};
 use crate::db::{Database, Done, Job, StoreError, now};
 use crate::state::Draining;
 
-/// Entries per step: about a millisecond or two of deleting on either backend.
-const STEP: i64 = 1000;
+/// Entries per step. At 1,000 a step took ~55 ms on a 5 M-entry SQLite history (each
+/// entry leaves six indexes) and POST p99 at c=64 tripled during a purge; smaller
+/// steps keep the wait behind one short.
+const STEP: i64 = 250;
 /// How often the background job looks for entries past retention, at most.
 const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 
@@ -46,6 +49,7 @@ pub(crate) async fn purge(
     let mut removed = 0u64;
     let mut from = None;
     loop {
+        let began = Instant::now();
         let step = db
             .writer()
             .run(Job::Purge {
@@ -54,6 +58,9 @@ pub(crate) async fn purge(
                 limit: STEP,
             })
             .await?;
+        // As long again for requests as the step took: a purge never takes more than
+        // half of the writer's time, however much is due.
+        tokio::time::sleep(began.elapsed()).await;
         let Done::Purged(Removed {
             entries,
             last_created,

@@ -37,7 +37,7 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Ap
         if state.db.writer().run(Job::Probe).await.is_err() {
             return Err(ApiError::NotReady(
                 format!(
-                    "the database cannot take writes: {} (for {} s; {} requests refused)",
+                    "the database cannot take writes: {} (for {} s; {} writes refused)",
                     refused.cause,
                     refused.for_.as_secs(),
                     refused.requests
