@@ -20,11 +20,12 @@ pub struct Database {
 
 impl Database {
     pub fn open(config: &DatabaseConfig) -> Self {
+        let options = ConnectOptions::serving(config);
         Self {
             pool: pool(config),
-            writer: Arc::new(Writer::start(ConnectOptions::serving(config))),
+            writer: Arc::new(Writer::start(options.clone())),
             backend: config.url.backend(),
-            options: ConnectOptions::serving(config),
+            options,
         }
     }
 

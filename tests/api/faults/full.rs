@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::RunQueryDsl;
-use diesel::sql_types::Text;
 use serde_json::Value;
 
 use super::load::*;
@@ -160,16 +159,7 @@ async fn a_full_disk_answers_503_says_so_once_per_interval_and_heals() {
     );
     assert!(output.iter().any(|l| l.contains("writes resumed")));
 
-    #[derive(diesel::QueryableByName)]
-    struct Check {
-        #[diesel(sql_type = Text)]
-        integrity_check: String,
-    }
-    let check: Vec<Check> = diesel::sql_query("PRAGMA integrity_check")
-        .load(&mut db.connect())
-        .unwrap();
-    assert_eq!(check.len(), 1);
-    assert_eq!(check[0].integrity_check, "ok");
+    super::assert_sqlite_intact(&db);
     assert_acknowledged_writes_present(&db, &dir, &outcome).await;
 }
 

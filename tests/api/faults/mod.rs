@@ -28,16 +28,7 @@ async fn sigkill_under_load_on_sqlite_loses_nothing_acknowledged() {
     let (status, _, outcome) = signal_under_load(&db, &dir, "KILL").await;
     assert_eq!(status.code(), None, "killed by the signal");
 
-    #[derive(diesel::QueryableByName)]
-    struct Check {
-        #[diesel(sql_type = Text)]
-        integrity_check: String,
-    }
-    let check: Vec<Check> = diesel::sql_query("PRAGMA integrity_check")
-        .load(&mut db.connect())
-        .unwrap();
-    assert_eq!(check.len(), 1);
-    assert_eq!(check[0].integrity_check, "ok");
+    assert_sqlite_intact(&db);
 
     assert_acknowledged_writes_present(&db, &dir, &outcome).await;
 }
@@ -74,6 +65,20 @@ async fn sigterm_under_load_resets_no_accepted_request() {
         );
     }
     assert_acknowledged_writes_present(&db, &dir, &outcome).await;
+}
+
+/// SQLite's own check of the file finds nothing wrong.
+pub(super) fn assert_sqlite_intact(db: &TestDb) {
+    #[derive(diesel::QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = Text)]
+        integrity_check: String,
+    }
+    let check: Vec<Check> = diesel::sql_query("PRAGMA integrity_check")
+        .load(&mut db.connect())
+        .unwrap();
+    assert_eq!(check.len(), 1);
+    assert_eq!(check[0].integrity_check, "ok");
 }
 
 /// Small, so the reads that wait for a pooled connection give up quickly.
