@@ -28,12 +28,15 @@ dev: ## Serve with auto-reload on source changes (installs cargo-watch if missin
 	@command -v cargo-watch >/dev/null || $(CARGO) install --locked cargo-watch
 	$(CARGO) watch -x 'run -- migrate' -x 'run -- serve'
 
-.PHONY: test test-rust test-contract test-browser check-deploy
-test: test-rust test-contract test-browser check-deploy ## Every test: Rust suites on SQLite and PostgreSQL, API contract, browser, deployment
+.PHONY: test test-rust test-audit-vectors test-contract test-browser check-deploy
+test: test-rust test-audit-vectors test-contract test-browser check-deploy ## Every test: Rust suites on SQLite and PostgreSQL, audit encoding, API contract, browser, deployment
 
 test-rust: ## Unit, property and integration tests (real server over HTTP), on SQLite and PostgreSQL
 	@command -v cargo-nextest >/dev/null || $(CARGO) install --locked cargo-nextest
 	$(CARGO) nextest run --locked --profile ci --all-targets
+
+test-audit-vectors: ## docs/AUDIT.md's hash test vectors, recomputed by an independent implementation
+	python3 tests/audit/reimplement.py
 
 test-contract: build tools-contract ## schemathesis --checks all against the running server's /openapi.json
 	tests/contract/run.sh $(BIN) $(ST)

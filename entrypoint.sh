@@ -44,5 +44,11 @@ elif [ "$#" -gt 0 ] && [ "${1#-}" = "$1" ]; then
 fi
 
 wait_for_database
-randomize migrate
+# RUN_MIGRATIONS=false: another role migrated already (the chart's init container, as
+# the owner of the tables), and this one may not create tables.
+if [ "${RUN_MIGRATIONS:-true}" = false ]; then
+  log INFO "RUN_MIGRATIONS=false: not migrating"
+else
+  randomize migrate
+fi
 exec randomize serve "$@"

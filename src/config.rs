@@ -8,12 +8,14 @@
 //! held as `SecretString` so `Debug` redacts them, and never appear in an error message.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use ipnet::IpNet;
 
 use crate::auth::{JwtArgs, SharedVerifier};
+use crate::chain::{SigningArgs, SigningKey};
 use crate::db::{DatabaseArgs, DatabaseConfig};
 use crate::jumble::DEFAULT_MAX_GRAPHEMES;
 use crate::settings::{ConfigError, parse_duration};
@@ -57,6 +59,18 @@ pub struct ServeArgs {
     /// background and recording each purge in the history. Empty: keep forever.
     #[arg(long, env = "AUDIT_RETENTION", default_value = "")]
     pub audit_retention: String,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Longest time between signed checkpoints of the audit chain while it grows.
+    #[arg(long, env = "CHECKPOINT_INTERVAL", default_value = "60s", value_parser = parse_interval)]
+    pub checkpoint_interval: Duration,
+}
+
+fn parse_interval(raw: &str) -> Result<Duration, String> {
+    match parse_duration(raw)? {
+        every if every < Duration::from_secs(1) => Err("must be at least 1s".into()),
+        every => Ok(every),
+    }
 }
 
 /// Settings the running server needs, typed and checked.
@@ -73,6 +87,9 @@ pub struct ServerConfig {
     pub verifier: SharedVerifier,
     /// `None`: keep every audit entry.
     pub audit_retention: Option<Duration>,
+    /// `None`: checkpoints are recorded unsigned.
+    pub audit_signing_key: Option<Arc<SigningKey>>,
+    pub checkpoint_interval: Duration,
 }
 
 impl ServerConfig {
@@ -90,6 +107,8 @@ impl ServerConfig {
             cors_allowed_origins: Vec::new(),
             verifier: None,
             audit_retention: None,
+            audit_signing_key: None,
+            checkpoint_interval: Duration::from_secs(60),
         }
     }
 
@@ -111,6 +130,8 @@ impl ServerConfig {
             verifier: args.jwt.verifier()?.map(std::sync::Arc::new),
             audit_retention: parse_retention(&args.audit_retention)
                 .map_err(|reason| ConfigError::new("AUDIT_RETENTION", reason))?,
+            audit_signing_key: args.signing.key()?,
+            checkpoint_interval: args.checkpoint_interval,
         })
     }
 }

@@ -9,6 +9,8 @@
 mod api;
 mod audit;
 pub mod auth;
+pub mod chain;
+mod checkpoints;
 pub mod cli;
 mod client_ip;
 pub mod config;

@@ -16,7 +16,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
@@ -219,6 +219,16 @@ impl Collector for WriterCounters {
         for (cause, count) in failures {
             let labels = CauseLabels { cause };
             ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        // Absent until this process took one: a 0 would read as "1970", not "never".
+        if let Some(at) = self.0.last_checkpoint() {
+            let gauge = ConstGauge::new(at);
+            gauge.encode(encoder.encode_descriptor(
+                "audit_last_checkpoint_timestamp_seconds",
+                "When this process last recorded a signed audit checkpoint (Unix time)",
+                None,
+                gauge.metric_type(),
+            )?)?;
         }
         Ok(())
     }

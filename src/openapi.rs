@@ -8,7 +8,7 @@ use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::api::{health, histories, metrics, randomizes};
+use crate::api::{checkpoints, health, histories, metrics, randomizes};
 use crate::error::Problem;
 use crate::jumble::DEFAULT_MAX_GRAPHEMES;
 
@@ -24,7 +24,7 @@ use crate::jumble::DEFAULT_MAX_GRAPHEMES;
     ),
     paths(
         randomizes::create, randomizes::list, randomizes::get, randomizes::update, randomizes::delete,
-        histories::list, histories::get,
+        histories::list, checkpoints::list, histories::get,
         health::live, health::ready, metrics::get,
     ),
     components(schemas(Problem)),

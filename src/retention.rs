@@ -64,6 +64,7 @@ pub(crate) async fn purge(
         let Done::Purged(Removed {
             entries,
             last_created,
+            ..
         }) = step
         else {
             return Err(StoreError::Internal(format!(

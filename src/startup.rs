@@ -13,8 +13,8 @@ use crate::api;
 use crate::config::ServerConfig;
 use crate::db::Database;
 use crate::middleware::pipeline;
-use crate::retention;
 use crate::state::{AppState, Draining};
+use crate::{checkpoints, retention};
 
 pub struct Application {
     server: Server,
@@ -23,6 +23,7 @@ pub struct Application {
     draining: Draining,
     /// The retention job, when AUDIT_RETENTION is set.
     retention: Option<tokio::task::JoinHandle<()>>,
+    checkpoints: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -35,7 +36,12 @@ impl Application {
             .local_addr()
             .context("BIND: no local address")?
             .port();
-        let db = Database::open(&config.database);
+        let db = Database::open(&config.database, config.audit_signing_key.clone());
+        if config.audit_signing_key.is_none() {
+            tracing::warn!(
+                "no AUDIT_SIGNING_KEY configured: audit checkpoints are recorded unsigned, so they prove nothing against someone who can write the database"
+            );
+        }
         let draining = Draining::default();
         if config.verifier.is_none() {
             tracing::warn!(
@@ -72,12 +78,14 @@ impl Application {
         let retention = config
             .audit_retention
             .map(|keep| tokio::spawn(retention::run(db.clone(), keep, draining.clone())));
+        let checkpoints = tokio::spawn(checkpoints::run(db.clone(), config.checkpoint_interval));
         Ok(Self {
             server,
             port,
             db,
             draining,
             retention,
+            checkpoints,
         })
     }
 
@@ -109,6 +117,8 @@ impl Application {
             // A step already queued still commits: the writer drains before it stops.
             retention.abort();
         }
+        // The writer takes the shutdown checkpoint as it stops.
+        self.checkpoints.abort();
         self.db.shutdown().await;
         tracing::info!("stopped");
         served.context("server error")

@@ -56,12 +56,42 @@ render with a message instead of deploying something else than was asked for.
 {{/* Does this chart render its own Secret? */}}
 {{- define "randomize.ownSecret" -}}
 {{- $mode := include "randomize.mode" . }}
-{{- if or (eq $mode "postgresql") (and (eq $mode "external") (not .Values.secrets.existingSecret)) (include "randomize.ownJwt" .) }}true{{ end }}
+{{- if or (eq $mode "postgresql") (and (eq $mode "external") (not .Values.secrets.existingSecret)) (include "randomize.ownJwt" .) (include "randomize.ownSigningKey" .) (include "randomize.ownMigrationUrl" .) }}true{{ end }}
 {{- end }}
 
 {{/* Does the JWT key come from this chart's Secret (inline value, not the existingSecret)? */}}
 {{- define "randomize.ownJwt" -}}
 {{- if and (not (and .Values.secrets.existingSecret .Values.secrets.jwtKey)) (or .Values.jwt.secret .Values.jwt.publicKey) }}true{{ end }}
+{{- end }}
+
+{{/* Does the audit signing key come from this chart's Secret? */}}
+{{- define "randomize.ownSigningKey" -}}
+{{- if and (not (and .Values.secrets.existingSecret .Values.secrets.signingKeyKey)) .Values.audit.signingKey }}true{{ end }}
+{{- end }}
+
+{{/* Is there an audit signing key at all (either source)? */}}
+{{- define "randomize.signingKey" -}}
+{{- if or (and .Values.secrets.existingSecret .Values.secrets.signingKeyKey) (include "randomize.ownSigningKey" .) }}true{{ end }}
+{{- end }}
+
+{{/* Does the migration URL come from this chart's Secret? */}}
+{{- define "randomize.ownMigrationUrl" -}}
+{{- if and (eq (include "randomize.mode" .) "external") (not (and .Values.secrets.existingSecret .Values.secrets.migrationUrlKey)) .Values.externalDatabase.migrationUrl }}true{{ end }}
+{{- end }}
+
+{{/* Do migrations run as a separate (owner) role, in the init container? */}}
+{{- define "randomize.migrationRole" -}}
+{{- if and (eq (include "randomize.mode" .) "external") (or (and .Values.secrets.existingSecret .Values.secrets.migrationUrlKey) .Values.externalDatabase.migrationUrl) }}true{{ end }}
+{{- end }}
+
+{{/* The migration URL as a projected-volume source (only the init container mounts it). */}}
+{{- define "randomize.migrationSource" -}}
+{{- $useExisting := and .Values.secrets.existingSecret .Values.secrets.migrationUrlKey }}
+- secret:
+    name: {{ ternary .Values.secrets.existingSecret (include "randomize.fullname" .) (not (not $useExisting)) }}
+    items:
+      - key: {{ ternary .Values.secrets.migrationUrlKey "migration-database-url" (not (not $useExisting)) }}
+        path: migration-database-url
 {{- end }}
 
 {{/* The file (and chart Secret key) holding the JWT key: by algorithm. */}}
@@ -102,6 +132,19 @@ the JWT key, each from the operator's existingSecret or from this chart's Secret
     items:
       - key: {{ include "randomize.jwtFile" . }}
         path: {{ include "randomize.jwtFile" . }}
+{{- end }}
+{{- if and $existing .Values.secrets.signingKeyKey }}
+- secret:
+    name: {{ $existing }}
+    items:
+      - key: {{ .Values.secrets.signingKeyKey }}
+        path: audit-signing-key
+{{- else if include "randomize.ownSigningKey" . }}
+- secret:
+    name: {{ $own }}
+    items:
+      - key: audit-signing-key
+        path: audit-signing-key
 {{- end }}
 {{- end }}
 

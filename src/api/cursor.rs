@@ -26,6 +26,7 @@ const BODY_BYTES: usize = 3 + 8;
 pub(crate) enum List {
     Records = 1,
     Histories = 2,
+    Checkpoints = 3,
 }
 
 /// The key cursors are signed with.

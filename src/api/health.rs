@@ -88,7 +88,7 @@ mod tests {
         });
         let draining = Draining::default();
         draining.start();
-        let db = Database::open(&config.database);
+        let db = Database::open(&config.database, None);
         let state = web::Data::new(AppState::new(&config, db, draining));
         let app = test::init_service(
             App::new()

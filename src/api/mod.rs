@@ -1,6 +1,7 @@
 //! HTTP routes. One file per resource; shared request parsing beside them.
 
 mod bearer;
+pub(crate) mod checkpoints;
 mod csv;
 mod cursor;
 mod entry;
@@ -39,6 +40,11 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/histories")
             .route(web::get().to(histories::list))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/api/histories/checkpoints")
+            .route(web::get().to(checkpoints::list))
             .default_service(not_allowed("GET")),
     )
     .service(

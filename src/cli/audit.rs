@@ -1,6 +1,7 @@
 //! `randomize audit …`: the history's life from the command line, straight on the
 //! database (no server needed): `export` streams it to a file or stdout, `purge`
-//! removes what is older than a duration and records that it did.
+//! removes what is older than a duration and records that it did; `verify` and
+//! `keygen` (in `verify`) check and sign its tamper evidence.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::api::export::{self, Format, Selection};
+use crate::chain::SigningArgs;
 use crate::db::histories::Filter;
 use crate::db::page::Order;
 use crate::db::{Database, DatabaseArgs, DatabaseConfig};
@@ -32,6 +34,12 @@ pub(crate) enum AuditCommand {
     /// Remove entries older than a duration now, in small steps, and append a PURGE
     /// entry saying so.
     Purge(PurgeArgs),
+    /// Recompute every hash chain from the database or an NDJSON export and check it
+    /// against the signed checkpoints; exit 0 only when everything verifies.
+    Verify(super::verify::VerifyArgs),
+    /// Print a new Ed25519 key pair for AUDIT_SIGNING_KEY (private key to --output,
+    /// public key to standard output).
+    Keygen(super::verify::KeygenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +63,8 @@ pub(crate) struct ExportArgs {
 pub(crate) struct PurgeArgs {
     #[command(flatten)]
     pub(crate) database: DatabaseArgs,
+    #[command(flatten)]
+    pub(crate) signing: SigningArgs,
     /// Remove entries created longer ago than this (`90d`, `12h`).
     #[arg(long, value_parser = parse_duration)]
     pub(crate) older_than: Duration,
@@ -70,13 +80,16 @@ pub(super) fn run(args: AuditArgs) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         match args.command {
             AuditCommand::Export(args) => {
-                let db = Database::open(&DatabaseConfig::from_args(&args.database)?);
+                let db = Database::open(&DatabaseConfig::from_args(&args.database)?, None);
                 let exported = export_to(&db, &args).await;
                 db.shutdown().await;
                 exported
             }
             AuditCommand::Purge(args) => {
-                let db = Database::open(&DatabaseConfig::from_args(&args.database)?);
+                let db = Database::open(
+                    &DatabaseConfig::from_args(&args.database)?,
+                    args.signing.key()?,
+                );
                 let rule = format!(
                     "randomize audit purge --older-than {}",
                     humantime::format_duration(args.older_than)
@@ -96,6 +109,8 @@ pub(super) fn run(args: AuditArgs) -> anyhow::Result<()> {
                     }
                 }
             }
+            AuditCommand::Verify(args) => super::verify::verify(&args),
+            AuditCommand::Keygen(args) => super::verify::keygen(&args),
         }
     })
 }

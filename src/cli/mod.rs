@@ -3,6 +3,7 @@
 //! `ping-db` and `healthcheck`.
 
 mod audit;
+mod verify;
 
 use std::time::Duration;
 
@@ -49,9 +50,21 @@ pub enum Command {
 pub struct PingDbArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// Connection to try instead (as `migrate` uses it). Default: DATABASE_URL.
+    /// Connection to try instead (as `migrate` uses it).
+    #[command(flatten)]
+    pub migration: MigrationUrlArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrationUrlArgs {
+    /// Connection used for migrations only: a role that owns the tables while the
+    /// service runs as one that does not (docs/AUDIT.md), or a path past a transaction
+    /// pooler such as PgBouncer, where session advisory locks do not work (or
+    /// MIGRATION_DATABASE_URL_FILE). Default: DATABASE_URL.
     #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true)]
     pub migration_database_url: Option<String>,
+    #[arg(long, env = "MIGRATION_DATABASE_URL_FILE")]
+    pub migration_database_url_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -85,10 +98,8 @@ pub struct MigrateArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
-    /// Connection used for migrations only (e.g. bypassing a transaction pooler such
-    /// as PgBouncer, where session advisory locks do not work). Default: DATABASE_URL.
-    #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true)]
-    pub migration_database_url: Option<String>,
+    #[command(flatten)]
+    pub migration: MigrationUrlArgs,
     /// How long to wait for another replica's migration lock before failing.
     #[arg(long, env = "MIGRATION_LOCK_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
@@ -117,7 +128,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn ping_db(args: &PingDbArgs) -> anyhow::Result<()> {
-    let config = migration_config(&args.database, args.migration_database_url.as_deref())?;
+    let config = migration_config(&args.database, &args.migration)?;
     let backend = config.url.backend();
     crate::db::ping(&ConnectOptions::from(&config))
         .with_context(|| format!("{backend} database does not answer"))?;
@@ -125,11 +136,20 @@ fn ping_db(args: &PingDbArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// DATABASE_URL, or MIGRATION_DATABASE_URL when set (for a pooler that breaks sessions).
-fn migration_config(database: &DatabaseArgs, url: Option<&str>) -> anyhow::Result<DatabaseConfig> {
+/// DATABASE_URL, or MIGRATION_DATABASE_URL(_FILE) when set.
+fn migration_config(
+    database: &DatabaseArgs,
+    migration: &MigrationUrlArgs,
+) -> anyhow::Result<DatabaseConfig> {
     let mut config = DatabaseConfig::from_args(database)?;
-    if let Some(url) = url.filter(|u| !u.is_empty()) {
-        config.url = DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("MIGRATION_{e}"))?;
+    let url = crate::settings::read_secret(
+        "MIGRATION_DATABASE_URL",
+        migration.migration_database_url.as_deref(),
+        migration.migration_database_url_file.as_deref(),
+    )?;
+    if let Some(url) = url.filter(|u| !secrecy::ExposeSecret::expose_secret(u).is_empty()) {
+        config.url = DatabaseUrl::parse(secrecy::ExposeSecret::expose_secret(&url))
+            .map_err(|e| anyhow::anyhow!("MIGRATION_{e}"))?;
     }
     Ok(config)
 }
@@ -165,7 +185,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     telemetry::init(&args.telemetry)?;
-    let config = migration_config(&args.database, args.migration_database_url.as_deref())?;
+    let config = migration_config(&args.database, &args.migration)?;
     let options = ConnectOptions::from(&config);
     if args.status {
         let status = migrations::status(&options).context("cannot read migration status")?;

@@ -1,71 +1,76 @@
 //! How the writer stores one batch: every new record and every audit entry, in as few
-//! statements as the backend allows. The statements are built from the tables' write
-//! shapes (`NewRecord`, `NewEntry`), never from column lists of their own.
+//! statements as the backend allows, each entry linked into the writer's hash chain
+//! (`Ledger`). The statements are built from the tables' write shapes (`NewRecord`,
+//! `NewEntry`), never from column lists of their own.
 //!
-//! PostgreSQL gets one statement per batch, prepared once per connection: a data-modifying
-//! CTE inserts the records and the audit entries from one array per column (`UNNEST`), so
-//! the statement text is the same for every batch size. Alone it is its own transaction,
-//! which is how the writer commits a batch in a single round trip. SQLite, in-process,
-//! takes one multi-row INSERT per table.
+//! An entry's hash covers its fields as stored, so every stored value is settled here,
+//! before hashing: `created` never below the newest committed entry's (so time windows
+//! are id ranges, `histories::list`), and `resource_id` of a creation is the new
+//! record's id.
+//!
+//! - SQLite, in-process, takes one multi-row INSERT per table: the records first
+//!   (their ids come back), then the entries, with the newest committed `created` read
+//!   in the same transaction.
+//! - PostgreSQL gets one statement per batch, prepared once per connection: record ids
+//!   were drawn ahead (the previous statement returns the next batch's), and the
+//!   entries' `created` is set from the newest committed one this writer knows. The
+//!   statement checks that guess under the feed lock and stores nothing if another
+//!   replica committed later entries meanwhile; it then answers the true floor, and the
+//!   batch is linked again and stored under the lock (see `pg_insert`). Alone the
+//!   statement is its own transaction: a busy writer commits a batch in one round trip.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
-use std::sync::OnceLock;
+use diesel::sql_types::{Array, BigInt, Binary, Bool, Integer, Nullable, Timestamp};
 
 use super::connection::DbConnection;
 use super::error::StoreError;
 use super::histories::{EntryColumns, NewEntry};
+use super::ledger::Ledger;
 use super::randomizes::{NewRecord, RETURNED, Record, RecordColumns};
 use super::schema::histories;
 use super::shape::{SqliteStatement, Unnest, WriteShape};
+use crate::chain::Tip;
+use crate::chain::link::Link;
+
+/// The chain columns, written after the entry's own.
+const LINK_COLUMNS: [&str; 3] = ["chain", "seq", "hash"];
+/// Columns one entry binds.
+pub(crate) const ENTRY_WIDTH: usize = <NewEntry as WriteShape>::WIDTH + LINK_COLUMNS.len();
+/// A statement that keeps storing nothing has met a bug, not contention: under the feed
+/// lock the second attempt always stores.
+const MAX_ATTEMPTS: usize = 4;
 
 /// An audit entry to insert. `of_record` is the position, in the batch's records, of
 /// the record whose creation the entry describes: its `resource_id` becomes that
-/// record's id, which only the database knows.
+/// record's id.
 #[derive(Debug, Clone, Copy)]
 pub struct Audit<'a> {
     pub entry: &'a NewEntry,
     pub of_record: Option<usize>,
 }
 
-/// Inserts `records` and `entries`; the stored records come back in the order of
-/// `records`. Runs in the caller's transaction if one is open; on PostgreSQL it is atomic
-/// on its own too.
+/// Inserts `records` and `entries`, linking the entries onto `ledger`'s chain; the
+/// stored records come back in the order of `records`. `locked`: a transaction holding
+/// the feed lock is open (PostgreSQL), so the statement joins it. The new tip is staged
+/// in `ledger`, for the caller to commit once the transaction did.
 pub fn insert(
     conn: &mut DbConnection,
     records: &[&NewRecord],
     entries: &[Audit<'_>],
+    ledger: &mut Ledger,
+    locked: bool,
 ) -> Result<Vec<Record>, StoreError> {
+    let tip = ledger.tip(conn)?;
     match conn {
-        DbConnection::Postgres(pg) if !records.is_empty() => {
-            let rows = in_history_order(entries, None);
-            let rows: Vec<&NewEntry> = rows.iter().map(AsRef::as_ref).collect();
-            let stored = PgBatch {
-                records: RecordColumns::new(records),
-                entries: EntryColumns::new(&rows),
-                // 1-based, as `WITH ORDINALITY` counts.
-                of_record: entries
-                    .iter()
-                    .map(|a| a.of_record.map(|i| i as i64 + 1))
-                    .collect(),
-            }
-            .load::<Record>(pg)?;
-            in_request_order(records, stored)
-        }
-        DbConnection::Postgres(pg) => {
-            if !entries.is_empty() {
-                let rows = in_history_order(entries, None);
-                let rows: Vec<&NewEntry> = rows.iter().map(AsRef::as_ref).collect();
-                PgAppend(EntryColumns::new(&rows)).execute(pg)?;
-            }
-            Ok(Vec::new())
-        }
+        DbConnection::Postgres(pg) => pg_insert(pg, records, entries, ledger, tip, locked),
         DbConnection::Sqlite(sqlite) => {
             let stored = if records.is_empty() {
                 Vec::new()
@@ -75,55 +80,137 @@ pub fn insert(
                 in_request_order(records, stored)?
             };
             if !entries.is_empty() {
-                // One writer per file: the newest committed entry is the floor.
+                // The transaction holds the write lock: this is the floor until commit.
                 let floor = histories::table
                     .select(diesel::dsl::max(histories::created))
                     .get_result::<Option<NaiveDateTime>>(sqlite)?;
-                let rows = in_history_order(entries, floor);
-                let rows: Vec<Cow<'_, NewEntry>> = rows
-                    .into_iter()
-                    .zip(entries)
-                    .map(
-                        |(row, audit)| match audit.of_record.and_then(|i| stored.get(i)) {
-                            Some(record) => Cow::Owned(NewEntry {
-                                resource_id: Some(record.id),
-                                ..row.into_owned()
-                            }),
-                            None => row,
-                        },
-                    )
-                    .collect();
-                let rows: Vec<&NewEntry> = rows.iter().map(AsRef::as_ref).collect();
-                sqlite_insert(&rows, "").execute(sqlite)?;
+                let ids: Vec<i64> = stored.iter().map(|r| r.id).collect();
+                let rows = settled(entries, floor, &ids);
+                let links = tip.link(rows.iter().map(|row| row.fields()));
+                sqlite_entries(&rows, &links).execute(sqlite)?;
+                stage(ledger, tip, &rows, &links);
             }
             Ok(stored)
         }
     }
 }
 
-/// The entries with `created` never decreasing in insertion (= id) order, starting
-/// from `floor`, so a time window of the history is an id range (`histories::list`).
-/// Stamps taken on several threads reach the writer a few microseconds out of order;
-/// such an entry takes its predecessor's time. On PostgreSQL the floor of committed
-/// entries is applied in the statement itself, under the feed lock.
-fn in_history_order<'a>(
+/// The entries as they will be stored: `created` never decreasing in insertion (= id)
+/// order and never below `floor`, and a creation's `resource_id` its record's id
+/// (`ids` in the order of the batch's records). Stamps taken on several threads reach
+/// the writer a few microseconds out of order; such an entry takes its predecessor's
+/// time.
+fn settled<'a>(
     entries: &[Audit<'a>],
     floor: Option<NaiveDateTime>,
+    ids: &[i64],
 ) -> Vec<Cow<'a, NewEntry>> {
     let mut newest = floor;
     entries
         .iter()
-        .map(|audit| match newest {
-            Some(at) if audit.entry.created < at => Cow::Owned(NewEntry {
-                created: at,
-                ..audit.entry.clone()
-            }),
-            _ => {
-                newest = Some(audit.entry.created);
+        .map(|audit| {
+            let created = match newest {
+                Some(at) if audit.entry.created < at => at,
+                _ => audit.entry.created,
+            };
+            newest = Some(created);
+            let resource_id = audit
+                .of_record
+                .and_then(|i| ids.get(i).copied())
+                .or(audit.entry.resource_id);
+            if created == audit.entry.created && resource_id == audit.entry.resource_id {
                 Cow::Borrowed(audit.entry)
+            } else {
+                Cow::Owned(NewEntry {
+                    created,
+                    resource_id,
+                    ..audit.entry.clone()
+                })
             }
         })
         .collect()
+}
+
+fn stage(ledger: &mut Ledger, tip: Tip, rows: &[Cow<'_, NewEntry>], links: &[Link]) {
+    let newest = rows.last().map(|row| row.created);
+    let tip = links.last().map_or(tip, Tip::after);
+    ledger.stage(tip, newest);
+}
+
+/// The PostgreSQL batch: one statement, again under the feed lock if another replica's
+/// entries moved the floor.
+fn pg_insert(
+    pg: &mut PgConnection,
+    records: &[&NewRecord],
+    entries: &[Audit<'_>],
+    ledger: &mut Ledger,
+    tip: Tip,
+    locked: bool,
+) -> Result<Vec<Record>, StoreError> {
+    let (ids, mut refill) = ledger.ids_for(pg, records.len())?;
+    let mut floor = ledger.floor();
+    let mut opened = false;
+    let mut attempt = || -> Result<Option<Vec<Record>>, StoreError> {
+        let rows = settled(entries, floor, &ids);
+        let links = tip.link(rows.iter().map(|row| row.fields()));
+        let row_refs: Vec<&NewEntry> = rows.iter().map(AsRef::as_ref).collect();
+        let answer: (Option<NaiveDateTime>, bool, Vec<i64>) = PgBatch {
+            first_created: rows.first().map(|row| row.created),
+            ids: &ids,
+            records: RecordColumns::new(records),
+            entries: EntryColumns::new(&row_refs),
+            links: LinkColumns::new(&links),
+            refill,
+        }
+        .get_result(pg)?;
+        let (committed_floor, stored, drawn) = answer;
+        refill = 0;
+        if stored {
+            ledger.used_ids(ids.len(), drawn);
+            stage(ledger, tip, &rows, &links);
+            return Ok(Some(
+                records
+                    .iter()
+                    .zip(&ids)
+                    .map(|(new, &id)| Record::stored(id, new))
+                    .collect(),
+            ));
+        }
+        ledger.more_ids(drawn);
+        ledger.raise_floor(committed_floor);
+        floor = committed_floor;
+        if !locked && !opened {
+            pg.batch_execute("BEGIN; SELECT histories_feed_lock()")?;
+            opened = true;
+        }
+        Ok(None)
+    };
+    let mut outcome = Err(StoreError::Internal(
+        "the audit floor kept moving under the feed lock".into(),
+    ));
+    for _ in 0..MAX_ATTEMPTS {
+        match attempt() {
+            Ok(None) => continue,
+            done => {
+                outcome = done.map(Option::unwrap_or_default);
+                break;
+            }
+        }
+    }
+    if opened {
+        let ended = match &outcome {
+            Ok(_) => pg.batch_execute("COMMIT"),
+            Err(_) => pg.batch_execute("ROLLBACK"),
+        };
+        if let Err(error) = ended {
+            ledger.abandon();
+            return Err(error.into());
+        }
+    }
+    if outcome.is_err() {
+        ledger.abandon();
+    }
+    outcome
 }
 
 /// Neither backend promises RETURNING rows in input order (SQLite documents it as
@@ -176,102 +263,118 @@ fn sqlite_insert<'a, S: WriteShape>(rows: &[&'a S], then: &str) -> SqliteStateme
         })
 }
 
-/// `INSERT INTO histories … SELECT * FROM UNNEST(…)`: a batch of audit entries alone.
-struct PgAppend<'a>(EntryColumns<'a>);
+/// The entries' multi-row INSERT, each row its fields and then its link.
+fn sqlite_entries<'a>(rows: &'a [Cow<'a, NewEntry>], links: &'a [Link]) -> SqliteStatement<'a> {
+    let row = format!("({})", vec!["?"; ENTRY_WIDTH].join(", "));
+    let sql = format!(
+        "INSERT INTO histories ({}, {}) VALUES {}",
+        NewEntry::COLUMNS.join(", "),
+        LINK_COLUMNS.join(", "),
+        vec![row; rows.len()].join(", ")
+    );
+    rows.iter().zip(links).fold(
+        diesel::sql_query(sql).into_boxed(),
+        |statement, (row, link)| {
+            row.bind_sqlite(statement)
+                .bind::<BigInt, _>(link.chain)
+                .bind::<BigInt, _>(link.seq)
+                .bind::<Binary, _>(link.hash.as_slice())
+        },
+    )
+}
 
-impl QueryFragment<Pg> for PgAppend<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        let sql = pg_batch_sql();
-        out.push_sql(&sql.append);
-        self.0.walk_arrays(&mut out)?;
-        out.push_sql(&sql.append_end);
-        Ok(())
+/// The links of a batch's entries, one array per column.
+struct LinkColumns<'a> {
+    chain: Vec<i64>,
+    seq: Vec<i64>,
+    hash: Vec<&'a [u8]>,
+}
+
+impl<'a> LinkColumns<'a> {
+    fn new(links: &'a [Link]) -> Self {
+        Self {
+            chain: links.iter().map(|l| l.chain).collect(),
+            seq: links.iter().map(|l| l.seq).collect(),
+            hash: links.iter().map(|l| l.hash.as_slice()).collect(),
+        }
     }
 }
 
-/// Same SQL for every value, so diesel prepares it once per connection (a named
-/// statement) instead of the server parsing and planning it for every batch.
-impl QueryId for PgAppend<'_> {
-    type QueryId = PgAppend<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl RunQueryDsl<PgConnection> for PgAppend<'_> {}
-
-/// The records and the audit entries in one statement, returning the records.
-///
-/// The records' ids are drawn first (`input`, materialized once), so an entry about a
-/// creation can carry the id of the record it created (`of_record` joins them).
+/// The records and the audit entries in one statement, storing them only if no entry
+/// committed elsewhere is newer than the batch's first; it answers the newest committed
+/// `created`, whether it stored, and `refill` record ids for the next batches.
 struct PgBatch<'a> {
+    first_created: Option<NaiveDateTime>,
+    ids: &'a [i64],
     records: RecordColumns<'a>,
     entries: EntryColumns<'a>,
-    of_record: Vec<Option<i64>>,
+    links: LinkColumns<'a>,
+    refill: i32,
 }
 
 impl QueryFragment<Pg> for PgBatch<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         let sql = pg_batch_sql();
-        out.push_sql(&sql.input);
-        self.records.walk_arrays(&mut out)?;
+        out.push_sql(&sql.guard);
+        out.push_bind_param::<Nullable<Timestamp>, _>(&self.first_created)?;
         out.push_sql(&sql.records);
+        out.push_bind_param::<Array<BigInt>, _>(self.ids)?;
+        out.push_sql("::int8[], ");
+        self.records.walk_arrays(&mut out)?;
+        out.push_sql(&sql.audit);
         self.entries.walk_arrays(&mut out)?;
         out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.of_record)?;
-        out.push_sql(&sql.audit);
+        out.push_bind_param::<Array<BigInt>, _>(&self.links.chain)?;
+        out.push_sql("::int8[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.links.seq)?;
+        out.push_sql("::int8[], ");
+        out.push_bind_param::<Array<Binary>, _>(&self.links.hash)?;
+        out.push_sql(&sql.answer);
+        out.push_bind_param::<Integer, _>(&self.refill)?;
+        out.push_sql("::int4)) AS ids");
         Ok(())
     }
 }
 
-/// The fixed text around the batch statements' array parameters, derived from the
-/// write shapes.
+/// The fixed text around the batch statement's parameters, derived from the write
+/// shapes.
 struct PgBatchSql {
-    input: String,
+    guard: String,
     records: String,
     audit: String,
-    append: String,
-    append_end: String,
+    answer: String,
 }
 
 fn pg_batch_sql() -> &'static PgBatchSql {
     static SQL: OnceLock<PgBatchSql> = OnceLock::new();
     SQL.get_or_init(|| {
         let record_columns = NewRecord::COLUMNS.join(", ");
-        let entry_columns = NewEntry::COLUMNS.join(", ");
-        // `created` never below the newest committed entry's (read under the feed lock,
-        // once per statement: see the forensic-fields migration), so time windows are
-        // id ranges whichever replica wrote.
-        let entry_values = |with_records: bool| {
-            NewEntry::COLUMNS
-                .iter()
-                .map(|&column| match column {
-                    "resource_id" if with_records => "COALESCE(e.resource_id, input.id)".to_owned(),
-                    "created" => "GREATEST(e.created, (SELECT histories_created_floor()))".to_owned(),
-                    column => format!("e.{column}"),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let batch_values = entry_values(true);
+        let entry_columns = format!(
+            "{}, {}",
+            NewEntry::COLUMNS.join(", "),
+            LINK_COLUMNS.join(", ")
+        );
+        // The floor is read under the feed lock (see the forensic-fields migration), once:
+        // the entries' ids are drawn under the same lock, so nothing can commit between.
         PgBatchSql {
-            input: "WITH input AS MATERIALIZED (SELECT nextval('randomizes_id_seq'::regclass) AS id, u.* \
-                    FROM UNNEST("
+            guard: "WITH guard AS MATERIALIZED (SELECT histories_created_floor() AS floor), \
+                    ok AS MATERIALIZED (SELECT 1 FROM guard \
+                    WHERE guard.floor IS NULL OR guard.floor <= COALESCE("
                 .to_owned(),
             records: format!(
-                ") WITH ORDINALITY AS u({record_columns}, ord)), \
+                "::timestamp, guard.floor)), \
                  records AS (INSERT INTO randomizes (id, {record_columns}) \
-                 SELECT id, {record_columns} FROM input RETURNING {RETURNED}), \
-                 audit AS (INSERT INTO histories ({entry_columns}) SELECT {batch_values} FROM UNNEST("
+                 SELECT * FROM UNNEST("
             ),
             audit: format!(
-                "::int8[]) AS e({entry_columns}, record_ord) \
-                 LEFT JOIN input ON input.ord = e.record_ord) \
-                 SELECT {RETURNED} FROM records"
+                ") AS u(id, {record_columns}) WHERE EXISTS (SELECT 1 FROM ok)), \
+                 audit AS (INSERT INTO histories ({entry_columns}) SELECT * FROM UNNEST("
             ),
-            append: format!(
-                "INSERT INTO histories ({entry_columns}) SELECT {} FROM UNNEST(",
-                entry_values(false)
+            answer: format!(
+                "::bytea[]) AS e({entry_columns}) WHERE EXISTS (SELECT 1 FROM ok)) \
+                 SELECT (SELECT floor FROM guard) AS floor, EXISTS (SELECT 1 FROM ok) AS stored, \
+                 ARRAY(SELECT nextval('randomizes_id_seq'::regclass) FROM generate_series(1, "
             ),
-            append_end: format!(") AS e({entry_columns})"),
         }
     })
 }
@@ -282,7 +385,7 @@ impl QueryId for PgBatch<'_> {
 }
 
 impl Query for PgBatch<'_> {
-    type SqlType = (BigInt, Text, Text, Integer, Timestamp, Timestamp);
+    type SqlType = (Nullable<Timestamp>, Bool, Array<BigInt>);
 }
 
 impl RunQueryDsl<PgConnection> for PgBatch<'_> {}

@@ -16,6 +16,11 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
+diesel::define_sql_function! {
+    /// Whether this connection's thread runs the retention purge (SQLite triggers).
+    fn randomize_purging() -> diesel::sql_types::Bool;
+}
+
 /// What a connection needs to be opened the way this service relies on.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -83,6 +88,13 @@ impl ConnectOptions {
                     self.timeout.as_millis(),
                     self.sqlite_synchronous.pragma(),
                 ))
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                // The append-only triggers ask it whether a DELETE is the retention purge;
+                // connections that do not define it (an operator's sqlite3) are refused.
+                randomize_purging_utils::register_nondeterministic_impl(
+                    &conn,
+                    super::retention::purging,
+                )
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
             }

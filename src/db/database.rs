@@ -7,8 +7,10 @@ use diesel::connection::SimpleConnection;
 use super::config::DatabaseConfig;
 use super::connection::{ConnectOptions, DbConnection, Pool, pool};
 use super::error::StoreError;
+use super::ledger::Ledger;
 use super::retention::{Lease, try_lease};
 use super::writer::Writer;
+use crate::chain::SigningKey;
 
 #[derive(Clone)]
 pub struct Database {
@@ -19,11 +21,13 @@ pub struct Database {
 }
 
 impl Database {
-    pub fn open(config: &DatabaseConfig) -> Self {
+    /// Opens the pool and starts the writer; the writer signs its checkpoints with
+    /// `signing` (SPEC §12), or records them unsigned without one.
+    pub fn open(config: &DatabaseConfig, signing: Option<Arc<SigningKey>>) -> Self {
         let options = ConnectOptions::serving(config);
         Self {
             pool: pool(config),
-            writer: Arc::new(Writer::start(options.clone())),
+            writer: Arc::new(Writer::start(options.clone(), Ledger::new(signing))),
             backend: config.url.backend(),
             options,
         }
@@ -128,12 +132,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = DatabaseUrl::parse(&dir.path().join("db.sqlite3").display().to_string())
             .unwrap_or_else(|e| panic!("{e}"));
-        let db = Database::open(&DatabaseConfig {
-            url,
-            pool_size: 2,
-            timeout: std::time::Duration::from_secs(1),
-            sqlite_synchronous: SqliteSynchronous::Full,
-        });
+        let db = Database::open(
+            &DatabaseConfig {
+                url,
+                pool_size: 2,
+                timeout: std::time::Duration::from_secs(1),
+                sqlite_synchronous: SqliteSynchronous::Full,
+            },
+            None,
+        );
         let answered = db.read(|conn| Ok(conn.batch_execute("SELECT 1")?)).await;
         assert!(answered.is_ok());
         assert_eq!(db.pool_state().connections, 1);

@@ -11,6 +11,7 @@ use super::page::{CountCapped, Order, Page, Start, Window, explain};
 use super::schema::histories;
 use super::shape::write_shape;
 use super::values::prefix_end;
+use crate::chain::EntryFields;
 
 write_shape! {
     /// One audit entry as written. Never holds a token, an `Authorization` header or a body.
@@ -49,6 +50,53 @@ pub struct Entry {
     pub resource_id: Option<i64>,
     pub token_id: Option<String>,
     pub trace_id: Option<String>,
+    /// Where the entry sits in its writer's hash chain (SPEC §12); `None` for entries
+    /// written before chaining.
+    pub chain: Option<i64>,
+    pub seq: Option<i64>,
+    pub hash: Option<Vec<u8>>,
+}
+
+impl Entry {
+    /// The fields its hash covers.
+    pub fn fields(&self) -> EntryFields<'_> {
+        EntryFields {
+            request_id: &self.request_id,
+            method: &self.method,
+            path: &self.path,
+            query: self.query.as_deref(),
+            status: self.status,
+            duration_ms: self.duration_ms,
+            client_ip: self.client_ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            subject: self.subject.as_deref(),
+            created: self.created,
+            resource_id: self.resource_id,
+            token_id: self.token_id.as_deref(),
+            trace_id: self.trace_id.as_deref(),
+        }
+    }
+}
+
+impl NewEntry {
+    /// The fields its hash covers, as they will be stored.
+    pub fn fields(&self) -> EntryFields<'_> {
+        EntryFields {
+            request_id: &self.request_id,
+            method: &self.method,
+            path: &self.path,
+            query: self.query.as_deref(),
+            status: self.status,
+            duration_ms: self.duration_ms,
+            client_ip: self.client_ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            subject: self.subject.as_deref(),
+            created: self.created,
+            resource_id: self.resource_id,
+            token_id: self.token_id.as_deref(),
+            trace_id: self.trace_id.as_deref(),
+        }
+    }
 }
 
 /// Narrows the history; every field is optional and they combine with AND. Each one

@@ -5,6 +5,7 @@
 //! (`Database::writer`). Each table's module owns its row types and its write shape.
 
 pub mod batch;
+pub mod chain;
 mod config;
 mod connection;
 mod database;
@@ -12,6 +13,7 @@ mod error;
 pub(crate) mod footprint;
 mod heartbeat;
 pub mod histories;
+pub mod ledger;
 pub mod migrations;
 pub mod page;
 pub mod randomizes;
@@ -29,6 +31,7 @@ pub use connection::{ConnectOptions, DbConnection};
 pub use database::Database;
 pub(crate) use database::ping;
 pub use error::{StoreError, Unwritable};
+pub use ledger::Ledger;
 pub use status::{Refused, WriterStatus};
 pub use url::DatabaseUrl;
 pub use values::now;

@@ -51,6 +51,20 @@ pub struct Record {
     pub updated: NaiveDateTime,
 }
 
+impl Record {
+    /// What storing `new` under `id` stores.
+    pub(crate) fn stored(id: i64, new: &NewRecord) -> Self {
+        Self {
+            id,
+            original: new.original.clone(),
+            jumbled: new.jumbled.clone(),
+            version: new.version,
+            created: new.created,
+            updated: new.updated,
+        }
+    }
+}
+
 /// The columns of [`Record`], in its field order (also what batch INSERTs return).
 pub(crate) const RETURNED: &str = "id, original, jumbled, version, created, updated";
 

@@ -6,31 +6,108 @@
 //! removed, so no step walks what earlier steps deleted (PostgreSQL keeps dead index
 //! entries until vacuum).
 
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Timestamp};
+use diesel::sql_types::{BigInt, Binary, Bool, Nullable, Timestamp};
 
+use super::chain;
 use super::connection::{ConnectOptions, DbConnection};
 use super::error::StoreError;
 use super::url::DatabaseUrl;
+use super::values::now;
+use crate::chain::{Checkpoint, Kind, SigningKey};
 
 /// What one step removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Removed {
     pub(crate) entries: usize,
     /// Where the next step starts.
     pub(crate) last_created: Option<NaiveDateTime>,
+    /// For each chain the step shortened, the checkpoint of its last removed entry:
+    /// verification of what remains starts there.
+    pub(crate) cuts: Vec<Checkpoint>,
+}
+
+thread_local! {
+    /// True while this thread's connection runs the purge's DELETE: what SQLite's
+    /// `randomize_purging()` answers the append-only triggers (see the chains migration).
+    static PURGING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What SQLite's `randomize_purging()` returns on this thread.
+pub(crate) fn purging() -> bool {
+    PURGING.with(Cell::get)
+}
+
+/// Runs `delete` as the retention purge, the one DELETE the append-only triggers let
+/// through.
+fn as_purge<T>(
+    conn: &mut DbConnection,
+    delete: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let postgres = matches!(conn, DbConnection::Postgres(_));
+    if postgres {
+        conn.batch_execute("SELECT set_config('randomize.purging', 'on', true)")?;
+    }
+    PURGING.with(|p| p.set(true));
+    let deleted = delete(conn);
+    PURGING.with(|p| p.set(false));
+    if postgres && deleted.is_ok() {
+        conn.batch_execute("SELECT set_config('randomize.purging', 'off', true)")?;
+    }
+    deleted
 }
 
 /// Deletes up to `limit` of the oldest entries created before `cut`, at or after
-/// `from` (none: from the start).
+/// `from` (none: from the start), and records a cut checkpoint (signed with `key`) for
+/// each chain it shortened. Oldest by `(created, id)`: both grow with `seq` within a
+/// chain, so what goes of each chain is a prefix, and the cut is where the rest starts.
 pub(crate) fn remove_step(
     conn: &mut DbConnection,
     cut: NaiveDateTime,
     from: Option<NaiveDateTime>,
     limit: i64,
+    key: Option<&SigningKey>,
 ) -> Result<Removed, StoreError> {
+    as_purge(conn, |conn| {
+        let rows = delete_oldest(conn, cut, from, limit)?;
+        let mut last: BTreeMap<i64, (i64, Vec<u8>)> = BTreeMap::new();
+        for row in &rows {
+            if let (Some(chain), Some(seq), Some(hash)) = (row.chain, row.seq, &row.hash)
+                && last.get(&chain).is_none_or(|(s, _)| seq > *s)
+            {
+                last.insert(chain, (seq, hash.clone()));
+            }
+        }
+        let at = now();
+        let mut cuts = Vec::with_capacity(last.len());
+        for (chain, (seq, hash)) in last {
+            let hash = hash.try_into().map_err(|_| {
+                StoreError::Internal(format!("chain {chain} seq {seq} has a malformed hash"))
+            })?;
+            let checkpoint = Checkpoint::new(chain, seq, hash, at, Kind::Cut, key);
+            chain::forget_below(conn, chain, seq)?;
+            chain::insert_checkpoint(conn, &checkpoint)?;
+            cuts.push(checkpoint);
+        }
+        Ok(Removed {
+            entries: rows.len(),
+            last_created: rows.iter().map(|row| row.created).max(),
+            cuts,
+        })
+    })
+}
+
+fn delete_oldest(
+    conn: &mut DbConnection,
+    cut: NaiveDateTime,
+    from: Option<NaiveDateTime>,
+    limit: i64,
+) -> Result<Vec<Gone>, StoreError> {
     // Raw SQL: diesel cannot delete from a table filtered by a subselect of itself.
     let (sqlite, from_clause) = match (&*conn, from.is_some()) {
         (DbConnection::Sqlite(_), true) => (true, "created >= ? AND "),
@@ -41,8 +118,8 @@ pub(crate) fn remove_step(
     let (cut_at, limit_at) = if sqlite { ("?", "?") } else { ("$1", "$2") };
     let sql = format!(
         "DELETE FROM histories WHERE id IN (SELECT id FROM histories \
-         WHERE {from_clause}created < {cut_at} ORDER BY created LIMIT {limit_at}) \
-         RETURNING id, created"
+         WHERE {from_clause}created < {cut_at} ORDER BY created, id LIMIT {limit_at}) \
+         RETURNING created, chain, seq, hash"
     );
     let statement = diesel::sql_query(sql).into_boxed();
     let statement = match (sqlite, from) {
@@ -55,11 +132,7 @@ pub(crate) fn remove_step(
         (false, Some(from)) => statement.bind::<Timestamp, _>(from),
         _ => statement,
     };
-    let rows: Vec<Gone> = statement.load(conn)?;
-    Ok(Removed {
-        entries: rows.len(),
-        last_created: rows.into_iter().map(|row| row.created).max(),
-    })
+    Ok(statement.load(conn)?)
 }
 
 /// Whether any entry is older than `cut` (one probe: the oldest entry).
@@ -77,6 +150,12 @@ pub(crate) struct Lease {
 struct Gone {
     #[diesel(sql_type = Timestamp)]
     created: NaiveDateTime,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    chain: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    seq: Option<i64>,
+    #[diesel(sql_type = Nullable<Binary>)]
+    hash: Option<Vec<u8>>,
 }
 
 #[derive(QueryableByName)]

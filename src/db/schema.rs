@@ -30,6 +30,9 @@ diesel::table! {
         resource_id -> Nullable<BigInt>,
         token_id -> Nullable<Text>,
         trace_id -> Nullable<Text>,
+        chain -> Nullable<BigInt>,
+        seq -> Nullable<BigInt>,
+        hash -> Nullable<Binary>,
     }
 }
 
@@ -51,6 +54,25 @@ diesel::table! {
     service_heartbeat (id) {
         id -> Integer,
         beat -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_chains (id) {
+        id -> BigInt,
+        started -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (id) {
+        id -> BigInt,
+        chain -> BigInt,
+        seq -> BigInt,
+        hash -> Binary,
+        created -> Timestamp,
+        kind -> Text,
+        signature -> Nullable<Binary>,
     }
 }
 

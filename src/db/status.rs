@@ -8,10 +8,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::error::{StoreError, Unwritable};
+use crate::chain::Checkpoint;
 
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 
@@ -24,6 +25,8 @@ pub struct WriterStatus {
     /// Fast path for `wrote`, which runs after every committed job.
     refusing: AtomicBool,
     refusal: Mutex<Option<Refusal>>,
+    /// Unix seconds of the newest checkpoint this process took; 0 before the first.
+    last_checkpoint: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -50,6 +53,23 @@ impl WriterStatus {
 
     pub(crate) fn purged(&self, entries: u64) {
         self.purged.fetch_add(entries, Ordering::Relaxed);
+    }
+
+    /// `checkpoint` committed: it goes to the log as one JSON line, the copy that lives
+    /// outside the database (`randomize audit verify --checkpoints`).
+    pub(crate) fn checkpointed(&self, checkpoint: &Checkpoint) {
+        tracing::info!(
+            target: "randomize::audit::checkpoint",
+            checkpoint = %checkpoint.to_json(),
+            "audit checkpoint"
+        );
+        self.last_checkpoint
+            .fetch_max(checkpoint.created.and_utc().timestamp(), Ordering::Relaxed);
+    }
+
+    /// When this process last took a checkpoint (Unix seconds).
+    pub fn last_checkpoint(&self) -> Option<i64> {
+        Some(self.last_checkpoint.load(Ordering::Relaxed)).filter(|&at| at > 0)
     }
 
     /// A job failed with `error` (not a client's mistake such as an unknown id).

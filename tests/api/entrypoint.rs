@@ -8,7 +8,7 @@ use diesel::RunQueryDsl;
 use diesel::sql_types::BigInt;
 use tokio::process::Command;
 
-use crate::helpers::{Backend, MIGRATIONS, TestDb};
+use crate::helpers::{Backend, MIGRATIONS, TestDb, test_key};
 use crate::process::Process;
 
 /// `sh entrypoint.sh ARGS…` with the built binary first on PATH.
@@ -29,7 +29,11 @@ fn entrypoint(database_url: &str, dir: &Path) -> Command {
         .env("LOG_FORMAT", "json")
         .env("LOG_LEVEL", "info")
         // A deployment has a key; without one the server (rightly) warns.
-        .env("JWT_SECRET", "test-only-secret-0123456789abcdef0123456789");
+        .env("JWT_SECRET", "test-only-secret-0123456789abcdef0123456789")
+        .env(
+            "AUDIT_SIGNING_KEY_FILE",
+            test_key("audit-signing-private.pem"),
+        );
     command
 }
 

@@ -69,15 +69,18 @@ async fn valid_token_reads_entries_with_subject_recorded(backend: Backend) {
     assert_eq!(
         fields,
         [
+            "chain",
             "client_ip",
             "created",
             "duration_ms",
+            "hash",
             "id",
             "method",
             "path",
             "query",
             "request_id",
             "resource_id",
+            "seq",
             "status",
             "subject",
             "token_id",

@@ -26,5 +26,6 @@ mod process;
 mod randomizes;
 mod retention;
 mod shutdown;
+mod tamper;
 mod throwaway_pg;
 mod token;

@@ -55,7 +55,9 @@ async fn migrate_status_and_revert_round_trip(backend: Backend) {
 }
 
 async fn schema_rs_matches_the_migrations(backend: Backend) {
-    use randomize::db::schema::{histories, randomizes, randomizes_count};
+    use randomize::db::schema::{
+        audit_chains, audit_checkpoints, histories, randomizes, randomizes_count,
+    };
     let db = TestDb::new(backend);
     db.migrate();
     let mut conn = db.connect();
@@ -93,7 +95,9 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         entry: &entry,
         of_record: Some(0),
     };
-    let created = randomize::db::batch::insert(&mut conn, &[&new], &[audit]).unwrap();
+    let mut ledger = randomize::db::Ledger::default();
+    let created =
+        randomize::db::batch::insert(&mut conn, &[&new], &[audit], &mut ledger, false).unwrap();
     assert_eq!(
         (created[0].original.as_str(), created[0].version),
         ("Bb", 1)
@@ -133,6 +137,9 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         Option<i64>,
         Option<String>,
         Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<Vec<u8>>,
     );
     let row: HistoryColumns = histories::table
         .select(histories::all_columns)
@@ -145,6 +152,40 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
         "resource_id is the created record's"
     );
     assert_eq!((row.12.as_deref(), row.13.is_some()), (Some("t"), true));
+    let (chain_id, started): (i64, chrono::NaiveDateTime) = audit_chains::table
+        .select(audit_chains::all_columns)
+        .first(&mut conn)
+        .unwrap();
+    assert!(started <= randomize::db::now());
+    assert_eq!(
+        (row.14, row.15, row.16.map(|h| h.len())),
+        (Some(chain_id), Some(1), Some(32)),
+        "the batch INSERT links the entry: chain, seq, a SHA-256"
+    );
+    diesel::insert_into(audit_checkpoints::table)
+        .values((
+            audit_checkpoints::chain.eq(chain_id),
+            audit_checkpoints::seq.eq(1),
+            audit_checkpoints::hash.eq(vec![0u8; 32]),
+            audit_checkpoints::created.eq(at),
+            audit_checkpoints::kind.eq("interval"),
+            audit_checkpoints::signature.eq(Some(vec![1u8; 64])),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    let checkpoint: (
+        i64,
+        i64,
+        i64,
+        Vec<u8>,
+        chrono::NaiveDateTime,
+        String,
+        Option<Vec<u8>>,
+    ) = audit_checkpoints::table
+        .select(audit_checkpoints::all_columns)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!((checkpoint.2, checkpoint.4), (1, at));
     let secret: Vec<u8> = randomize::db::schema::service_secrets::table
         .select(randomize::db::schema::service_secrets::secret)
         .first(&mut conn)

@@ -85,6 +85,7 @@ fn every_operation_is_documented_with_problems_and_ids() {
             "get_metrics",
             "get_randomize",
             "get_readiness",
+            "list_checkpoints",
             "list_histories",
             "list_randomizes",
             "update_randomize"

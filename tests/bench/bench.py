@@ -155,7 +155,7 @@ def count_records(backend, url, db_path):
     return scalar(backend, url, db_path, "SELECT COALESCE(MAX(id), 0) FROM randomizes")
 
 
-def run_backend(backend, binary, concurrency, duration, admin_url):
+def run_backend(backend, binary, concurrency, duration, admin_url, scenarios=SCENARIOS):
     workdir = tempfile.mkdtemp(prefix=f"bench-{backend}-")
     db_path = Path(workdir) / "bench.sqlite3"
     database = f"bench_{os.getpid()}_{int(time.time())}"
@@ -170,7 +170,7 @@ def run_backend(backend, binary, concurrency, duration, admin_url):
         server = Server(binary, url, workdir)
         result["cold_start_ms"] = server.cold_start_ms
         health = {}
-        for scenario in SCENARIOS:
+        for scenario in scenarios:
             for connections in concurrency:
                 records = count_records(backend, url, db_path)
                 row = wrk(server.base, scenario, connections, duration, max(records, 1))
@@ -191,7 +191,7 @@ def run_backend(backend, binary, concurrency, duration, admin_url):
                       peak_rss_mb=max(r["rss_mb"] for r in result["scenarios"]))
         if served != audited:
             failures.append(f"{backend}: {served} API requests answered but {audited} audit entries")
-        if backend == "postgres":
+        if backend == "postgres" and "post" in scenarios:
             result["pgbench_tps"] = {c: pgbench(url, c, duration) for c in concurrency if c > 1}
     finally:
         if backend == "postgres":
@@ -215,14 +215,18 @@ def main():
     parser.add_argument("--postgres", default=os.environ.get(
         "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--out", default="target/bench/results.json")
+    # An A/B of one path needs only it (and /healthz, the ceiling every row is read against).
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     args = parser.parse_args()
     concurrency = [int(c) for c in args.concurrency.split(",")]
+    scenarios = ["health"] + [s for s in args.scenarios.split(",") if s in SCENARIOS and s != "health"]
 
     print(f"{'backend':<9}{'scenario':<29}{'c':>4}{'req/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'errors':>7}{'RSS MB':>8}{'/health':>8}")
     results, failures = [], []
     for backend in args.backends.split(","):
-        result, failed = run_backend(backend, str(Path(args.binary).resolve()), concurrency, args.duration, args.postgres)
+        result, failed = run_backend(backend, str(Path(args.binary).resolve()), concurrency,
+                                     args.duration, args.postgres, scenarios)
         results.append(result)
         failures += failed
 

@@ -33,6 +33,13 @@ SCENARIOS = {
         "--set", "secrets.jwtKey=jwt-es256.pem",
         "--set", "jwt.algorithm=ES256",
     ],
+    "external database, owner role migrates, signing key": [
+        "--set", "externalDatabase.enabled=true",
+        "--set", "secrets.existingSecret=randomize-prod",
+        "--set", "secrets.databaseUrlKey=app-url",
+        "--set", "secrets.migrationUrlKey=owner-url",
+        "--set", "secrets.signingKeyKey=audit-signing.pem",
+    ],
     "external database, Ingress and HPA": [
         "--set", "externalDatabase.enabled=true",
         "--set", "externalDatabase.url=postgres://randomize:pw@db.example:5432/randomize",
@@ -227,6 +234,58 @@ class PostgresqlModes(unittest.TestCase):
             },
         )
         self.assertEqual(env(docs)["JWT_PUBLIC_KEY_FILE"], "/var/run/secrets/randomize/jwt-public-key")
+
+    def test_owner_role_migrates_in_an_init_container_the_app_never_sees(self):
+        _, docs = template(*SCENARIOS["external database, owner role migrates, signing key"])
+        spec = server(docs)
+        [init] = spec["initContainers"]
+        self.assertEqual(init["command"], ["randomize", "migrate"])
+        init_env = {e["name"]: e["value"] for e in init["env"]}
+        self.assertEqual(
+            init_env["MIGRATION_DATABASE_URL_FILE"],
+            "/var/run/secrets/randomize-migrate/migration-database-url",
+        )
+        self.assertEqual(env(docs)["RUN_MIGRATIONS"], "false")
+        self.assertEqual(
+            env(docs)["AUDIT_SIGNING_KEY_FILE"], "/var/run/secrets/randomize/audit-signing-key"
+        )
+        app_mounts = {m["name"] for m in container(docs)["volumeMounts"]}
+        self.assertNotIn("migration-secret", app_mounts, "the app never mounts the owner's URL")
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        owner = {
+            (source["secret"]["name"], item["key"])
+            for source in volumes["migration-secret"]["projected"]["sources"]
+            for item in source["secret"]["items"]
+        }
+        self.assertEqual(owner, {("randomize-prod", "owner-url")})
+        app = {
+            item["key"]
+            for source in volumes["secrets"]["projected"]["sources"]
+            for item in source["secret"]["items"]
+        }
+        self.assertEqual(app, {"app-url", "audit-signing.pem"})
+        config = one(docs, "ConfigMap")["data"]
+        self.assertEqual(config["CHECKPOINT_INTERVAL"], "60s")
+        # Without a migration role nothing changes: the entrypoint migrates as the app.
+        _, plain = template(*SCENARIOS["external database, Ingress and HPA"])
+        self.assertNotIn("initContainers", server(plain))
+        self.assertNotIn("RUN_MIGRATIONS", env(plain))
+
+    def test_inline_signing_key_and_migration_url_stay_in_the_secret(self):
+        key = "-----BEGIN PRIVATE KEY-----\ntest-only\n-----END PRIVATE KEY-----"
+        _, docs = template(
+            "--set", "externalDatabase.enabled=true",
+            "--set", "externalDatabase.url=postgres://app:pw@db/x",
+            "--set", "externalDatabase.migrationUrl=postgres://owner:s3cret@db/x",
+            "--set-string", f"audit.signingKey={key}",
+        )
+        secret = one(docs, "Secret")["data"]
+        self.assertIn("audit-signing-key", secret)
+        self.assertIn("migration-database-url", secret)
+        for doc in docs:
+            if doc["kind"] != "Secret":
+                self.assertNotIn("s3cret", yaml.safe_dump(doc))
+                self.assertNotIn("test-only", yaml.safe_dump(doc))
 
     def test_ingress_and_hpa(self):
         _, docs = template(*SCENARIOS["external database, Ingress and HPA"])

@@ -8,6 +8,7 @@ use super::session::{Arrival, Plan, Session};
 use crate::db::batch::{self, Audit};
 use crate::db::connection::DbConnection;
 use crate::db::error::StoreError;
+use crate::db::ledger::Ledger;
 
 /// Stores `batch` and answers every job in it, or returns the error that failed it
 /// with its jobs still waiting (for `replay::recover`). A batch that could not even
@@ -19,17 +20,23 @@ pub(super) fn store(
 ) -> Result<(), StoreError> {
     let plan = session.plan(arrival, batch.iter().all(|q| q.job.is_insert_only()));
     let status = session.status();
-    let conn = match session.ready(plan) {
-        Ok(conn) => conn,
+    if arrival == Arrival::AfterIdle {
+        session.ledger().drop_ids();
+    }
+    let (conn, ledger) = match session.ready(plan) {
+        Ok(ready) => ready,
         Err(error) => {
             fail_all(batch, &error, &status);
             return Ok(());
         }
     };
     let stored = match plan {
-        Plan::OneStatement => write(conn, batch),
-        Plan::Transaction => committed(conn, batch),
+        Plan::OneStatement => write(conn, batch, ledger, false).inspect(|_| ledger.commit()),
+        Plan::Transaction => committed(conn, batch, ledger),
     };
+    if stored.is_err() {
+        ledger.abandon();
+    }
     let outcomes = stored?;
     for (queued, outcome) in batch.drain(..).zip(outcomes) {
         queued.answer(outcome, &status);
@@ -38,15 +45,20 @@ pub(super) fn store(
 }
 
 /// The jobs and `COMMIT`, on a connection where `BEGIN` succeeded; rolled back if any
-/// of it fails.
+/// of it fails. The ledger's new tip counts once `COMMIT` succeeded.
 pub(super) fn committed(
     conn: &mut DbConnection,
     batch: &[Queued],
+    ledger: &mut Ledger,
 ) -> Result<Vec<Outcome>, StoreError> {
-    let written = write(conn, batch).and_then(|outcomes| {
+    let written = write(conn, batch, ledger, true).and_then(|outcomes| {
         conn.batch_execute("COMMIT")?;
+        ledger.commit();
         Ok(outcomes)
     });
+    if written.is_err() {
+        ledger.abandon();
+    }
     if written.is_err()
         && let Err(error) = conn.batch_execute("ROLLBACK")
         // SQLite rolls back on its own after some errors (SQLITE_FULL among them).
@@ -62,10 +74,15 @@ pub(super) fn committed(
 /// A job's own statements may fail without poisoning the transaction (a stale
 /// precondition, an unknown id): that job then writes no audit entry (the request
 /// middleware appends one with the error's status) and the others go on.
-fn write(conn: &mut DbConnection, batch: &[Queued]) -> Result<Vec<Outcome>, StoreError> {
+fn write(
+    conn: &mut DbConnection,
+    batch: &[Queued],
+    ledger: &mut Ledger,
+    locked: bool,
+) -> Result<Vec<Outcome>, StoreError> {
     let mut applied: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
     for queued in batch {
-        let outcome = queued.job.apply(conn);
+        let outcome = queued.job.apply(conn, ledger);
         if let Some(Err(error)) = &outcome
             && error.aborts_transaction()
         {
@@ -91,7 +108,11 @@ fn write(conn: &mut DbConnection, batch: &[Queued]) -> Result<Vec<Outcome>, Stor
             })
         })
         .collect();
-    let mut stored = batch::insert(conn, &records, &entries)?.into_iter();
+    let mut stored = if records.is_empty() && entries.is_empty() {
+        Vec::new().into_iter()
+    } else {
+        batch::insert(conn, &records, &entries, ledger, locked)?.into_iter()
+    };
     let outcomes = batch
         .iter()
         .zip(applied)

@@ -5,13 +5,17 @@
 use chrono::NaiveDateTime;
 use tokio::sync::oneshot;
 
+use crate::chain::{Checkpoint, Kind};
+use crate::db::chain;
 use crate::db::connection::DbConnection;
 use crate::db::error::StoreError;
 use crate::db::heartbeat;
 use crate::db::histories::NewEntry;
+use crate::db::ledger::Ledger;
 use crate::db::randomizes::{self, NewRecord, Precondition, Record};
 use crate::db::retention::{self, Removed};
 use crate::db::status::WriterStatus;
+use crate::db::values::now;
 
 /// One request's write. Each carries the request's audit entry, which commits with it
 /// atomically, or not at all when the write does not happen.
@@ -44,6 +48,8 @@ pub(crate) enum Job {
     /// A write that records nothing, to learn whether the database takes writes again
     /// (readiness, while writes are refused).
     Probe,
+    /// A signed checkpoint of the writer's chain, if it grew since the last one.
+    Checkpoint(Kind),
 }
 
 /// What a job did, once its batch committed.
@@ -55,6 +61,8 @@ pub(crate) enum Done {
     Appended,
     Probed,
     Purged(Removed),
+    /// The checkpoint stored, or none when the chain had not grown.
+    Checkpointed(Option<Checkpoint>),
 }
 
 pub(super) type Outcome = Result<Done, StoreError>;
@@ -78,7 +86,7 @@ impl Job {
             | Self::Update { entry, .. }
             | Self::Delete { entry, .. }
             | Self::Append { entry } => Some(entry),
-            Self::Probe | Self::Purge { .. } => None,
+            Self::Probe | Self::Purge { .. } | Self::Checkpoint(_) => None,
         }
     }
 
@@ -97,7 +105,7 @@ impl Job {
 
     /// Runs the statements of a job that is not insert-only, on the open transaction.
     /// Its entry is to be written only if this succeeds. `None` for insert-only jobs.
-    pub(super) fn apply(&self, conn: &mut DbConnection) -> Option<Outcome> {
+    pub(super) fn apply(&self, conn: &mut DbConnection, ledger: &mut Ledger) -> Option<Outcome> {
         match self {
             Self::Update {
                 id,
@@ -109,12 +117,23 @@ impl Job {
                 id, precondition, ..
             } => Some(randomizes::delete(conn, *id, precondition).map(|()| Done::Deleted)),
             Self::Probe => Some(heartbeat::beat(conn).map(|()| Done::Probed)),
-            Self::Purge { cut, from, limit } => {
-                Some(retention::remove_step(conn, *cut, *from, *limit).map(Done::Purged))
-            }
+            Self::Purge { cut, from, limit } => Some(
+                retention::remove_step(conn, *cut, *from, *limit, ledger.key()).map(Done::Purged),
+            ),
+            Self::Checkpoint(kind) => Some(checkpoint(conn, ledger, *kind)),
             Self::Create { .. } | Self::Append { .. } => None,
         }
     }
+}
+
+/// Stores a checkpoint of the ledger's committed tip, signed with its key.
+fn checkpoint(conn: &mut DbConnection, ledger: &mut Ledger, kind: Kind) -> Outcome {
+    let Some(tip) = ledger.due_checkpoint() else {
+        return Ok(Done::Checkpointed(None));
+    };
+    let checkpoint = Checkpoint::new(tip.chain, tip.seq, tip.hash, now(), kind, ledger.key());
+    chain::insert_checkpoint(conn, &checkpoint)?;
+    Ok(Done::Checkpointed(Some(checkpoint)))
 }
 
 /// A job in the queue, with the channel its request waits on.
@@ -136,8 +155,13 @@ impl Queued {
                 if self.job.entry().is_some() {
                     status.appended(1);
                 }
-                if let Done::Purged(removed) = done {
-                    status.purged(removed.entries as u64);
+                match done {
+                    Done::Purged(removed) => {
+                        status.purged(removed.entries as u64);
+                        removed.cuts.iter().for_each(|cut| status.checkpointed(cut));
+                    }
+                    Done::Checkpointed(Some(checkpoint)) => status.checkpointed(checkpoint),
+                    _ => {}
                 }
                 status.wrote();
             }

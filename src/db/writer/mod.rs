@@ -25,11 +25,12 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 
 pub(crate) use job::{Done, Job};
 
+use super::batch::ENTRY_WIDTH;
 use super::connection::ConnectOptions;
 use super::error::StoreError;
-use super::histories::NewEntry;
-use super::shape::WriteShape;
+use super::ledger::Ledger;
 use super::status::WriterStatus;
+use crate::chain::Kind;
 use job::Queued;
 use session::{Arrival, Session};
 
@@ -41,7 +42,7 @@ const MAX_BATCH: usize = 512;
 const QUEUE_CAPACITY: usize = 8192;
 /// `SQLITE_MAX_VARIABLE_NUMBER` of the bundled SQLite.
 const SQLITE_MAX_BINDS: usize = 32_766;
-const _: () = assert!(MAX_BATCH * <NewEntry as WriteShape>::WIDTH <= SQLITE_MAX_BINDS);
+const _: () = assert!(MAX_BATCH * ENTRY_WIDTH <= SQLITE_MAX_BINDS);
 
 pub(crate) struct Writer {
     sender: Mutex<Option<mpsc::Sender<Queued>>>,
@@ -50,10 +51,10 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(options: ConnectOptions) -> Self {
+    pub(crate) fn start(options: ConnectOptions, ledger: Ledger) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let status = Arc::new(WriterStatus::default());
-        let session = Session::new(options, Arc::clone(&status));
+        let session = Session::new(options, Arc::clone(&status), ledger);
         let thread = std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || serve(receiver, session))
@@ -131,6 +132,21 @@ fn serve(mut receiver: mpsc::Receiver<Queued>, mut session: Session) {
             session.close();
             batch.clear();
         }
+    }
+    // The chain's last entries get a signed checkpoint before the process goes.
+    if session.ledger().current().is_none() {
+        tracing::debug!("writer stopped: queue closed and drained, no chain to checkpoint");
+        return;
+    }
+    let (last, _) = Queued::new(Job::Checkpoint(Kind::Shutdown));
+    batch.push(last);
+    let stored = catch_unwind(AssertUnwindSafe(|| {
+        if let Err(error) = commit::store(&mut session, &mut batch, Arrival::AfterIdle) {
+            replay::recover(&mut session, &mut batch, error);
+        }
+    }));
+    if stored.is_err() {
+        tracing::error!("the shutdown checkpoint panicked");
     }
     tracing::debug!("writer stopped: queue closed and drained");
 }

@@ -40,8 +40,8 @@ pub(super) fn recover(session: &mut Session, batch: &mut Vec<Queued>, error: Sto
 
 /// One job in a transaction of its own.
 fn alone(session: &mut Session, queued: &Queued) -> Outcome {
-    let conn = session.ready(Plan::Transaction)?;
-    committed(conn, std::slice::from_ref(queued))?
+    let (conn, ledger) = session.ready(Plan::Transaction)?;
+    committed(conn, std::slice::from_ref(queued), ledger)?
         .pop()
         .unwrap_or_else(|| Err(StoreError::Internal("a replayed job has no outcome".into())))
 }

@@ -6,6 +6,7 @@ use diesel::connection::SimpleConnection;
 
 use crate::db::connection::{ConnectOptions, DbConnection};
 use crate::db::error::StoreError;
+use crate::db::ledger::Ledger;
 use crate::db::status::WriterStatus;
 use crate::db::url::DatabaseUrl;
 
@@ -35,15 +36,22 @@ pub(super) struct Session {
     options: ConnectOptions,
     conn: Option<DbConnection>,
     status: Arc<WriterStatus>,
+    ledger: Ledger,
 }
 
 impl Session {
-    pub(super) fn new(options: ConnectOptions, status: Arc<WriterStatus>) -> Self {
+    pub(super) fn new(options: ConnectOptions, status: Arc<WriterStatus>, ledger: Ledger) -> Self {
         Self {
             options,
             conn: None,
             status,
+            ledger,
         }
+    }
+
+    /// The writer's chain.
+    pub(super) fn ledger(&mut self) -> &mut Ledger {
+        &mut self.ledger
     }
 
     /// Where the outcomes of this session's jobs are counted.
@@ -61,13 +69,17 @@ impl Session {
         }
     }
 
-    /// The connection, with a transaction open if `plan` says so.
+    /// The connection, with a transaction open if `plan` says so, and the chain its
+    /// entries are linked onto.
     ///
     /// A reused PostgreSQL connection that fails at `BEGIN` died while idle: nothing of
     /// the batch reached the server, so it starts over once on a fresh connection. A
     /// failure after `BEGIN` is never retried here: a lost `COMMIT` reply may hide a
     /// commit that happened.
-    pub(super) fn ready(&mut self, plan: Plan) -> Result<&mut DbConnection, StoreError> {
+    pub(super) fn ready(
+        &mut self,
+        plan: Plan,
+    ) -> Result<(&mut DbConnection, &mut Ledger), StoreError> {
         let reused_postgres = matches!(self.conn, Some(DbConnection::Postgres(_)));
         let opened = match self.open(plan) {
             Err(error) if reused_postgres && !matches!(error, StoreError::Locked(_)) => {
@@ -77,10 +89,12 @@ impl Session {
             opened => opened,
         };
         match opened {
-            Ok(()) => self
-                .conn
-                .as_mut()
-                .ok_or_else(|| StoreError::Internal("the writer's connection vanished".into())),
+            Ok(()) => match self.conn.as_mut() {
+                Some(conn) => Ok((conn, &mut self.ledger)),
+                None => Err(StoreError::Internal(
+                    "the writer's connection vanished".into(),
+                )),
+            },
             Err(error) => {
                 // A refusal is reported by the status, once per interval.
                 if !matches!(error, StoreError::Unwritable(_)) {
@@ -98,10 +112,15 @@ impl Session {
     fn open(&mut self, plan: Plan) -> Result<(), StoreError> {
         let conn = match self.conn.take() {
             Some(conn) => conn,
-            None => self
-                .options
-                .connect()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+            None => {
+                let mut conn = self
+                    .options
+                    .connect()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                // The last commit on the old connection may or may not have landed.
+                self.ledger.resync(&mut conn)?;
+                conn
+            }
         };
         let conn = self.conn.insert(conn);
         if plan == Plan::Transaction

@@ -58,7 +58,7 @@ fn create(word: &str, jumble: &str) -> Job {
 fn store(options: ConnectOptions, jobs: Vec<Job>, arrival: Arrival) -> Vec<Outcome> {
     let (mut batch, answers): (Vec<Queued>, Vec<oneshot::Receiver<Outcome>>) =
         jobs.into_iter().map(Queued::new).unzip();
-    let mut session = Session::new(options, Default::default());
+    let mut session = Session::new(options, Default::default(), Default::default());
     if let Err(error) = commit::store(&mut session, &mut batch, arrival) {
         super::replay::recover(&mut session, &mut batch, error);
     }
@@ -174,4 +174,69 @@ fn an_unreachable_database_fails_the_batch_as_unavailable() {
         outcomes[0],
         Err(crate::db::StoreError::Unavailable(_))
     ));
+}
+
+/// Every chain in `conn`, verified against its stored checkpoints.
+fn verified(conn: &mut DbConnection) -> crate::chain::verify::Report {
+    let checkpoints = crate::db::chain::all_checkpoints(conn)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .filter_map(crate::db::chain::StoredCheckpoint::checkpoint)
+        .collect::<Vec<_>>();
+    let mut verification = crate::chain::verify::Verification::new(checkpoints, None);
+    let entries = crate::db::chain::next_links(conn, (i64::MIN, i64::MIN), 1000)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for e in &entries {
+        verification.feed(&crate::chain::verify::Stored {
+            id: e.id,
+            chain: e.chain,
+            seq: e.seq,
+            hash: e.hash.as_deref(),
+            fields: e.fields(),
+        });
+    }
+    verification.finish()
+}
+
+#[test]
+fn a_retention_step_cuts_each_chain_at_a_checkpoint_verification_starts_from() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (options, mut conn) = sqlite(&dir);
+    let appends = (0..10)
+        .map(|n| Job::Append {
+            entry: entry(&format!("e{n}")),
+        })
+        .collect();
+    store(options.clone(), appends, Arrival::AfterIdle);
+    let before = verified(&mut conn);
+    assert!(before.passed(), "{:?}", before.problems);
+
+    let outcomes = store(
+        options,
+        vec![Job::Purge {
+            cut: now() + chrono::Duration::days(1),
+            from: None,
+            limit: 4,
+        }],
+        Arrival::AfterIdle,
+    );
+    let Some(Ok(Done::Purged(removed))) = outcomes.into_iter().next() else {
+        panic!("the purge step did not answer Purged");
+    };
+    assert_eq!(removed.entries, 4);
+    let [cut] = removed.cuts.as_slice() else {
+        panic!("one chain was shortened: {:?}", removed.cuts);
+    };
+    assert_eq!((cut.seq, cut.kind), (4, crate::chain::Kind::Cut));
+
+    // What remains starts at seq 5 and verifies from the cut; without it, it would not.
+    let after = verified(&mut conn);
+    assert!(after.passed(), "{:?}", after.problems);
+    assert_eq!(after.entries, 6);
+    let remaining: Vec<Option<i64>> = schema::histories::table
+        .select(schema::histories::seq)
+        .order(schema::histories::id)
+        .load(&mut conn)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(remaining.first(), Some(&Some(5)));
 }

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS histories_chain_seq_idx;

@@ -1,0 +1,1 @@
+DROP INDEX histories_chain_seq_idx;
