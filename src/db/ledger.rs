@@ -32,6 +32,9 @@ pub struct Ledger {
     key: Option<Arc<SigningKey>>,
     /// PostgreSQL record ids drawn from the sequence, oldest first.
     ids: Vec<i64>,
+    /// Whether the batch in hand came while the writer was busy: only then are ids drawn
+    /// ahead for the next one.
+    draw_ahead: bool,
     /// The newest `created` of the history this writer knows to be committed.
     floor: Option<NaiveDateTime>,
 }
@@ -116,10 +119,14 @@ impl Ledger {
         self.floor = self.floor.max(floor);
     }
 
-    /// Forgets ids drawn a while ago: record ids should follow creation order across
-    /// replicas, so ids drawn before an idle spell are not used after it.
-    pub(crate) fn drop_ids(&mut self) {
-        self.ids.clear();
+    /// A batch arrived. After an idle wait, ids drawn before it are forgotten (record
+    /// ids should follow creation order across replicas) and none are drawn ahead: a
+    /// trickle of requests draws exactly the ids it uses, so it leaves no gaps.
+    pub(crate) fn arrived(&mut self, busy: bool) {
+        self.draw_ahead = busy;
+        if !busy {
+            self.ids.clear();
+        }
     }
 
     /// `count` record ids for this batch (drawing them if the pool is short), and how
@@ -139,8 +146,13 @@ impl Ledger {
             self.ids.extend(drawn.into_iter().map(|d| d.id));
         }
         let ids = self.ids[..count].to_vec();
-        // Draw ahead as many as this batch used, so a steady load never waits for ids.
-        let ahead = (2 * count).min(MAX_POOLED_IDS);
+        // Under load, draw ahead twice what this batch used, so a steady load never
+        // waits for ids.
+        let ahead = if self.draw_ahead {
+            (2 * count).min(MAX_POOLED_IDS)
+        } else {
+            0
+        };
         let refill = ahead.saturating_sub(self.ids.len() - count) as i32;
         Ok((ids, refill))
     }

@@ -15,7 +15,20 @@ both_backends!(
     put_and_delete_unknown_id_are_404,
     delete_answers_204_then_404,
     delete_with_stale_if_match_is_412,
+    one_create_at_a_time_takes_consecutive_ids,
 );
+
+/// Ids drawn ahead for busy batches (PostgreSQL) must not leave gaps behind a trickle of
+/// requests: each one-at-a-time create takes the next id.
+async fn one_create_at_a_time_takes_consecutive_ids(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for word in ["alpha", "bravo", "charlie", "delta"] {
+        ids.push(app.create(word).await["id"].as_i64().unwrap());
+    }
+    let expected: Vec<i64> = (ids[0]..ids[0] + 4).collect();
+    assert_eq!(ids, expected);
+}
 
 pub(crate) fn header(response: &reqwest::Response, name: &str) -> Option<String> {
     response

@@ -5,6 +5,7 @@
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::BigInt;
+use randomize::chain::{Checkpoint, Kind, PublicKey};
 use randomize::db::DbConnection;
 use serde_json::json;
 
@@ -453,4 +454,83 @@ async fn replicas_on_one_postgres_each_keep_a_valid_chain_under_load() {
             "chain {chain}: seq order is id (commit) order"
         );
     }
+}
+
+/// The interval checkpoint: taken while the chain grows, logged as one line, listed at
+/// `/api/histories/checkpoints` and timed on `/metrics`.
+#[tokio::test]
+async fn interval_checkpoints_are_logged_listed_and_measured() {
+    let db = TestDb::new(Backend::Sqlite);
+    db.migrate();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = signing_env();
+    env.push(("CHECKPOINT_INTERVAL", "1s".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = Process::serve_with(&db.url, &dir, &env);
+    let base = format!("http://127.0.0.1:{}", server.port().await);
+    let http = reqwest::Client::new();
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    let before = metrics.text().await.unwrap();
+    assert!(
+        !before.contains("audit_last_checkpoint_timestamp_seconds"),
+        "no checkpoint yet, so no time (0 would read as 1970)"
+    );
+    for n in 0..3 {
+        let created = http
+            .post(format!("{base}/api/randomizes"))
+            .json(&json!({"word": format!("tick{n}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    let line = server.wait_for("audit checkpoint").await;
+    let logged = Checkpoint::from_log_line(&line).unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(logged.kind, Kind::Interval);
+    let key = std::fs::read_to_string(test_key("audit-signing-public.pem")).unwrap();
+    assert!(logged.signed_by(&PublicKey::from_pem(&key).unwrap()));
+    let object: serde_json::Value = serde_json::from_str(&logged.to_json()).unwrap();
+
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    let at: i64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("audit_last_checkpoint_timestamp_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no checkpoint time in:\n{text}"));
+    assert!(at > 1_700_000_000);
+
+    let listed = http
+        .get(format!("{base}/api/histories/checkpoints?page_size=5"))
+        .bearer_auth(token(json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let listed: serde_json::Value = listed.json().await.unwrap();
+    let newest = &listed.as_array().unwrap()[0];
+    assert_eq!(
+        (
+            &newest["chain"],
+            &newest["seq"],
+            &newest["hash"],
+            &newest["kind"]
+        ),
+        (
+            &object["chain"],
+            &object["seq"],
+            &object["hash"],
+            &json!("interval")
+        ),
+        "the listed checkpoint is the logged one"
+    );
+    let unauthorized = http
+        .get(format!("{base}/api/histories/checkpoints"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    server.signal("TERM");
+    let (status, _) = server.exit().await;
+    assert!(status.success());
 }

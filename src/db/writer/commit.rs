@@ -20,9 +20,7 @@ pub(super) fn store(
 ) -> Result<(), StoreError> {
     let plan = session.plan(arrival, batch.iter().all(|q| q.job.is_insert_only()));
     let status = session.status();
-    if arrival == Arrival::AfterIdle {
-        session.ledger().drop_ids();
-    }
+    session.ledger().arrived(arrival == Arrival::Busy);
     let (conn, ledger) = match session.ready(plan) {
         Ok(ready) => ready,
         Err(error) => {
