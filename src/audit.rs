@@ -28,6 +28,8 @@ const MAX_QUERY: usize = 2048;
 const MAX_USER_AGENT: usize = 512;
 const MAX_TOKEN_ID: usize = 128;
 const TRACEPARENT: &str = "traceparent";
+/// What a replayed response's entry has in `query` (docs/LIFECYCLE.md).
+pub(crate) const REPLAY_MARK: &str = "(idempotent replay)";
 
 /// Only the JSON API is audited; docs, health and metrics are not.
 pub(crate) fn is_audited(path: &str) -> bool {
@@ -93,6 +95,17 @@ impl AuditTicket {
     /// The record the request reads, changes or deletes.
     pub(crate) fn set_resource(&self, record_id: i64) {
         self.0.draft.borrow_mut().resource_id = Some(record_id);
+    }
+
+    /// The response is a stored one replayed for an `Idempotency-Key` (SPEC §13). Said
+    /// in `query`, with a space, which no request target can hold: a client cannot forge
+    /// it with a query string of its own.
+    pub(crate) fn mark_replay(&self) {
+        let mut draft = self.0.draft.borrow_mut();
+        draft.query = Some(match draft.query.take() {
+            Some(query) => format!("{REPLAY_MARK} {query}"),
+            None => REPLAY_MARK.to_owned(),
+        });
     }
 
     /// The credential presented: the verified token's `jti`, else the SHA-256 of the

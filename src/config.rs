@@ -61,6 +61,9 @@ pub struct ServeArgs {
     pub audit_retention: String,
     #[command(flatten)]
     pub signing: SigningArgs,
+    /// How long a write's response is kept for retries with its `Idempotency-Key`.
+    #[arg(long, env = "IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_interval)]
+    pub idempotency_ttl: Duration,
     /// Longest time between signed checkpoints of the audit chain while it grows.
     #[arg(long, env = "CHECKPOINT_INTERVAL", default_value = "60s", value_parser = parse_interval)]
     pub checkpoint_interval: Duration,
@@ -90,6 +93,7 @@ pub struct ServerConfig {
     /// `None`: checkpoints are recorded unsigned.
     pub audit_signing_key: Option<Arc<SigningKey>>,
     pub checkpoint_interval: Duration,
+    pub idempotency_ttl: Duration,
 }
 
 impl ServerConfig {
@@ -109,6 +113,7 @@ impl ServerConfig {
             audit_retention: None,
             audit_signing_key: None,
             checkpoint_interval: Duration::from_secs(60),
+            idempotency_ttl: Duration::from_secs(86_400),
         }
     }
 
@@ -132,6 +137,7 @@ impl ServerConfig {
                 .map_err(|reason| ConfigError::new("AUDIT_RETENTION", reason))?,
             audit_signing_key: args.signing.key()?,
             checkpoint_interval: args.checkpoint_interval,
+            idempotency_ttl: args.idempotency_ttl,
         })
     }
 }

@@ -50,6 +50,12 @@ pub(crate) enum ApiError {
          or the value is not an entity tag); GET it again and retry with its ETag"
     )]
     PreconditionFailed,
+    /// SPEC §13: the first request with this `Idempotency-Key` has not completed.
+    #[error(
+        "a request with this Idempotency-Key is still in progress; retry once it has completed \
+         to get its response"
+    )]
+    KeyInFlight,
     /// Retry later: the reason is logged, the client sees a generic detail.
     #[error("the database is unavailable; retry shortly")]
     Unavailable(String),
@@ -113,7 +119,7 @@ impl ApiError {
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
-            Self::Unavailable(_) | Self::NotReady(_) => {
+            Self::Unavailable(_) | Self::NotReady(_) | Self::KeyInFlight => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             // An operator must free space or lift read-only mode: no point in hammering.
@@ -155,6 +161,7 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::KeyInFlight => StatusCode::CONFLICT,
             Self::Unavailable(_) | Self::NotReady(_) | Self::Unwritable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

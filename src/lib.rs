@@ -18,6 +18,7 @@ pub mod db;
 mod digest;
 mod error;
 pub mod jumble;
+mod key_expiry;
 mod metrics;
 mod middleware;
 pub mod openapi;

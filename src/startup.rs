@@ -14,7 +14,7 @@ use crate::config::ServerConfig;
 use crate::db::Database;
 use crate::middleware::pipeline;
 use crate::state::{AppState, Draining};
-use crate::{checkpoints, retention};
+use crate::{checkpoints, key_expiry, retention};
 
 pub struct Application {
     server: Server,
@@ -24,6 +24,7 @@ pub struct Application {
     /// The retention job, when AUDIT_RETENTION is set.
     retention: Option<tokio::task::JoinHandle<()>>,
     checkpoints: tokio::task::JoinHandle<()>,
+    key_expiry: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -79,6 +80,7 @@ impl Application {
             .audit_retention
             .map(|keep| tokio::spawn(retention::run(db.clone(), keep, draining.clone())));
         let checkpoints = tokio::spawn(checkpoints::run(db.clone(), config.checkpoint_interval));
+        let key_expiry = tokio::spawn(key_expiry::run(db.clone(), config.idempotency_ttl));
         Ok(Self {
             server,
             port,
@@ -86,6 +88,7 @@ impl Application {
             draining,
             retention,
             checkpoints,
+            key_expiry,
         })
     }
 
@@ -119,6 +122,7 @@ impl Application {
         }
         // The writer takes the shutdown checkpoint as it stops.
         self.checkpoints.abort();
+        self.key_expiry.abort();
         self.db.shutdown().await;
         tracing::info!("stopped");
         served.context("server error")

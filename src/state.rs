@@ -22,6 +22,8 @@ pub(crate) struct AppState {
     pub(crate) max_body_bytes: usize,
     /// Read from the database on first use (`api::cursor::key`).
     pub(crate) cursor_key: tokio::sync::OnceCell<CursorKey>,
+    /// `Idempotency-Key`s this process is answering now (409 for a second one).
+    pub(crate) in_flight: crate::api::idempotency::InFlight,
 }
 
 impl AppState {
@@ -35,6 +37,7 @@ impl AppState {
             max_word_graphemes: config.max_word_graphemes,
             max_body_bytes: config.max_body_bytes,
             cursor_key: tokio::sync::OnceCell::new(),
+            in_flight: Default::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod etag;
 pub(crate) mod export;
 pub(crate) mod health;
 pub(crate) mod histories;
+pub(crate) mod idempotency;
 mod input;
 pub(crate) mod metrics;
 mod pagination;

@@ -56,6 +56,10 @@ fn described(status: u16) -> (&'static str, Headers) {
         ),
         403 => ("The token lacks the `histories:read` scope", &[]),
         404 => ("Nothing with this id", &[]),
+        409 => (
+            "A request with the same `Idempotency-Key` is still in progress: retry to get its response",
+            RETRY_AFTER,
+        ),
         412 => (
             "`If-Match` names no current version of the record: GET it again",
             &[],

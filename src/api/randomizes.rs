@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cursor::{self, List};
 use super::etag::{self, IfMatch, IfNoneMatch};
+use super::idempotency::{self, Begin, KeyHeader, Written};
 use super::input::{RandomizeRequest, WordInput, path_id};
 use super::pagination::{Listing, PageParams};
 use super::problems::ProblemResponse;
@@ -75,7 +76,8 @@ impl From<RecordId> for i64 {
 #[into_params(parameter_in = Query)]
 pub(crate) struct RecordFilter {
     /// Case-insensitive substring of `original`; `%`, `_` and `\` match themselves.
-    #[param(max_length = 256)]
+    /// No control characters (no stored word has any).
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     original: Option<String>,
 }
 
@@ -87,6 +89,12 @@ impl RecordFilter {
             errors.insert(
                 "original".into(),
                 vec![format!("must be at most {MAX_FILTER_CHARS} characters")],
+            );
+        } else if needle.chars().any(char::is_control) {
+            // A NUL in an FTS5 MATCH string is an SQLite error, not "no match".
+            errors.insert(
+                "original".into(),
+                vec!["must not contain control characters".into()],
             );
         }
         Some(needle)
@@ -110,12 +118,14 @@ fn with_etag(mut response: actix_web::HttpResponseBuilder, record: Record) -> Ht
     description = "Shuffles the word's grapheme clusters (so accents, flags and emoji stay whole) and stores \
         the original with the result. The result differs from the word whenever it has two or more distinct \
         graphemes. Send `seed` to get the same result for the same word every time, on every release.",
+    params(KeyHeader),
     request_body(content = RandomizeRequest, content_type = "application/json"),
     responses(
-        (status = 201, description = "Stored; the body is the new record", body = RecordView,
+        (status = 201, description = "Stored; the body is the new record (or, for a retried `Idempotency-Key`, the first response again)", body = RecordView,
             headers(("Location" = String, description = "`/api/randomizes/{id}` of the new record"),
-                    ("ETag" = String, description = "Entity tag of the record, for `If-Match` / `If-None-Match`"))),
-        ProblemResponse<400>, ProblemResponse<413>, ProblemResponse<415>, ProblemResponse<422>,
+                    ("ETag" = String, description = "Entity tag of the record, for `If-Match` / `If-None-Match`"),
+                    ("Idempotent-Replayed" = String, description = "`true` when this is the stored response of an earlier request with the same `Idempotency-Key`"))),
+        ProblemResponse<400>, ProblemResponse<409>, ProblemResponse<413>, ProblemResponse<415>, ProblemResponse<422>,
         ProblemResponse<503>,
     )
 )]
@@ -126,12 +136,18 @@ pub(crate) async fn create(
     audit: AuditTicket,
 ) -> Result<HttpResponse, ApiError> {
     let record = jumbled(WordInput::parse(&req, &body, state.max_word_graphemes)?);
-    let created = audit
-        .write(state.db.writer(), StatusCode::CREATED, |entry| {
-            Job::Create { record, entry }
-        })
-        .await?
-        .into_record()?;
+    let key = match idempotency::begin(&req, &body, &state, &audit).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Run(key) => key,
+    };
+    let written = idempotency::write(&state, &audit, key, StatusCode::CREATED, |entry, key| {
+        Job::Create { record, entry, key }
+    })
+    .await?;
+    let created = match written {
+        Written::Done(done) => done.into_record()?,
+        Written::Replayed(response) => return Ok(response),
+    };
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/api/randomizes/{}", created.id)));
     Ok(with_etag(response, created))
@@ -210,12 +226,13 @@ pub(crate) async fn list(
     description = "Stores a new word, jumbled afresh; `updated` moves, `created` stays. Send the record's `ETag` \
         as `If-Match` to be sure nobody changed it since you read it (412 otherwise); without `If-Match` the \
         write is unconditional.",
-    params(RecordId, IfMatch),
+    params(RecordId, IfMatch, KeyHeader),
     request_body(content = RandomizeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated record", body = RecordView,
-            headers(("ETag" = String, description = "New entity tag"))),
-        ProblemResponse<400>, ProblemResponse<404>, ProblemResponse<412>, ProblemResponse<413>,
+            headers(("ETag" = String, description = "New entity tag"),
+                    ("Idempotent-Replayed" = String, description = "`true` when this is the stored response of an earlier request with the same `Idempotency-Key`"))),
+        ProblemResponse<400>, ProblemResponse<404>, ProblemResponse<409>, ProblemResponse<412>, ProblemResponse<413>,
         ProblemResponse<415>, ProblemResponse<422>, ProblemResponse<503>,
     )
 )]
@@ -229,25 +246,34 @@ pub(crate) async fn update(
     audit.set_resource(id);
     let precondition = etag::if_match(&req, id);
     let change = jumbled(WordInput::parse(&req, &body, state.max_word_graphemes)?);
-    let updated = audit
-        .write(state.db.writer(), StatusCode::OK, |entry| Job::Update {
+    let key = match idempotency::begin(&req, &body, &state, &audit).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Run(key) => key,
+    };
+    let written = idempotency::write(&state, &audit, key, StatusCode::OK, |entry, key| {
+        Job::Update {
             id,
             precondition,
             change,
             entry,
-        })
-        .await?
-        .into_record()?;
-    Ok(with_etag(HttpResponse::Ok(), updated))
+            key,
+        }
+    })
+    .await?;
+    match written {
+        Written::Done(done) => Ok(with_etag(HttpResponse::Ok(), done.into_record()?)),
+        Written::Replayed(response) => Ok(response),
+    }
 }
 
 #[utoipa::path(
     delete, path = "/api/randomizes/{id}", tag = "randomizes", operation_id = "delete_randomize",
     summary = "Delete a record",
-    params(RecordId, IfMatch),
+    params(RecordId, IfMatch, KeyHeader),
     responses(
-        (status = 204, description = "Deleted"),
-        ProblemResponse<404>, ProblemResponse<412>, ProblemResponse<503>,
+        (status = 204, description = "Deleted",
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored response of an earlier request with the same `Idempotency-Key`"))),
+        ProblemResponse<404>, ProblemResponse<409>, ProblemResponse<412>, ProblemResponse<422>, ProblemResponse<503>,
     )
 )]
 pub(crate) async fn delete(
@@ -258,14 +284,21 @@ pub(crate) async fn delete(
     let id = path_id::<RecordId>(&req)?;
     audit.set_resource(id);
     let precondition = etag::if_match(&req, id);
-    audit
-        .write(state.db.writer(), StatusCode::NO_CONTENT, |entry| {
-            Job::Delete {
-                id,
-                precondition,
-                entry,
-            }
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    let key = match idempotency::begin(&req, &[], &state, &audit).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Run(key) => key,
+    };
+    let written = idempotency::write(&state, &audit, key, StatusCode::NO_CONTENT, |entry, key| {
+        Job::Delete {
+            id,
+            precondition,
+            entry,
+            key,
+        }
+    })
+    .await?;
+    match written {
+        Written::Done(_) => Ok(HttpResponse::NoContent().finish()),
+        Written::Replayed(response) => Ok(response),
+    }
 }

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use super::keys::SigningKey;
 use crate::settings::{ConfigError, read_secret};
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct SigningArgs {
     /// Ed25519 private key (PEM, PKCS#8: `randomize audit keygen` or `openssl genpkey
     /// -algorithm ed25519`) that signs audit checkpoints (or AUDIT_SIGNING_KEY_FILE).
@@ -18,6 +18,19 @@ pub struct SigningArgs {
     pub audit_signing_key: Option<String>,
     #[arg(long, env = "AUDIT_SIGNING_KEY_FILE")]
     pub audit_signing_key_file: Option<PathBuf>,
+}
+
+/// Never shows the key, only whether one is set.
+impl std::fmt::Debug for SigningArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningArgs")
+            .field(
+                "audit_signing_key",
+                &self.audit_signing_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("audit_signing_key_file", &self.audit_signing_key_file)
+            .finish()
+    }
 }
 
 impl SigningArgs {

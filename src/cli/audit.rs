@@ -86,10 +86,14 @@ pub(super) fn run(args: AuditArgs) -> anyhow::Result<()> {
                 exported
             }
             AuditCommand::Purge(args) => {
-                let db = Database::open(
-                    &DatabaseConfig::from_args(&args.database)?,
-                    args.signing.key()?,
-                );
+                let key = args.signing.key()?;
+                if key.is_none() {
+                    eprintln!(
+                        "warning: no AUDIT_SIGNING_KEY: the cut checkpoints of this purge are unsigned, \
+                         and `randomize audit verify --public-key` will reject them"
+                    );
+                }
+                let db = Database::open(&DatabaseConfig::from_args(&args.database)?, key);
                 let rule = format!(
                     "randomize audit purge --older-than {}",
                     humantime::format_duration(args.older_than)

@@ -33,10 +33,12 @@ use diesel::sql_types::{Array, BigInt, Binary, Bool, Integer, Nullable, Timestam
 use super::connection::DbConnection;
 use super::error::StoreError;
 use super::histories::{EntryColumns, NewEntry};
+use super::idempotency::{KeyClaim, KeyColumns, NewKey};
 use super::ledger::Ledger;
 use super::randomizes::{NewRecord, RETURNED, Record, RecordColumns};
 use super::schema::histories;
 use super::shape::{SqliteStatement, Unnest, WriteShape};
+use super::values::now;
 use crate::chain::Tip;
 use crate::chain::link::Link;
 
@@ -57,20 +59,48 @@ pub struct Audit<'a> {
     pub of_record: Option<usize>,
 }
 
-/// Inserts `records` and `entries`, linking the entries onto `ledger`'s chain; the
-/// stored records come back in the order of `records`. `locked`: a transaction holding
+/// A response to store under an idempotency key (SPEC §13), with the write it describes.
+#[derive(Debug, Clone)]
+pub enum Keyed<'a> {
+    /// The creation of record `of_record` (its position in the batch's records): 201 and
+    /// the record, once its id is known.
+    Created {
+        claim: &'a KeyClaim,
+        of_record: usize,
+    },
+    /// An update's or a delete's response, already known.
+    Answered(NewKey),
+}
+
+/// The rows `keys` store, given the batch's records as stored.
+fn key_rows(keys: &[Keyed<'_>], stored: &[Record]) -> Result<Vec<NewKey>, StoreError> {
+    let at = now();
+    keys.iter()
+        .map(|keyed| match keyed {
+            Keyed::Created { claim, of_record } => stored
+                .get(*of_record)
+                .map(|record| NewKey::answered(claim, 201, Some(record), at))
+                .ok_or_else(|| StoreError::Internal("a keyed record did not come back".into())),
+            Keyed::Answered(row) => Ok(row.clone()),
+        })
+        .collect()
+}
+
+/// Inserts `records` and `entries`, linking the entries onto `ledger`'s chain, and the
+/// responses `keys` stores; the stored records come back in the order of `records`. `locked`: a transaction holding
 /// the feed lock is open (PostgreSQL), so the statement joins it. The new tip is staged
 /// in `ledger`, for the caller to commit once the transaction did.
 pub fn insert(
     conn: &mut DbConnection,
     records: &[&NewRecord],
     entries: &[Audit<'_>],
+    keys: &[Keyed<'_>],
     ledger: &mut Ledger,
     locked: bool,
 ) -> Result<Vec<Record>, StoreError> {
     let tip = ledger.tip(conn)?;
     match conn {
-        DbConnection::Postgres(pg) => pg_insert(pg, records, entries, ledger, tip, locked),
+        DbConnection::Postgres(pg) => pg_insert(pg, records, entries, keys, ledger, tip, locked),
         DbConnection::Sqlite(sqlite) => {
             let stored = if records.is_empty() {
                 Vec::new()
@@ -89,6 +119,11 @@ pub fn insert(
                 let links = tip.link(rows.iter().map(|row| row.fields()));
                 sqlite_entries(&rows, &links).execute(sqlite)?;
                 stage(ledger, tip, &rows, &links);
+            }
+            if !keys.is_empty() {
+                let rows = key_rows(keys, &stored)?;
+                let rows: Vec<&NewKey> = rows.iter().collect();
+                sqlite_insert(&rows, "").execute(sqlite)?;
             }
             Ok(stored)
         }
@@ -143,11 +178,19 @@ fn pg_insert(
     pg: &mut PgConnection,
     records: &[&NewRecord],
     entries: &[Audit<'_>],
+    keys: &[Keyed<'_>],
     ledger: &mut Ledger,
     tip: Tip,
     locked: bool,
 ) -> Result<Vec<Record>, StoreError> {
     let (ids, mut refill) = ledger.ids_for(pg, records.len())?;
+    let created: Vec<Record> = records
+        .iter()
+        .zip(&ids)
+        .map(|(new, &id)| Record::stored(id, new))
+        .collect();
+    let key_rows = key_rows(keys, &created)?;
+    let key_refs: Vec<&NewKey> = key_rows.iter().collect();
     let mut floor = ledger.floor();
     let mut opened = false;
     let mut attempt = || -> Result<Option<Vec<Record>>, StoreError> {
@@ -160,6 +203,7 @@ fn pg_insert(
             records: RecordColumns::new(records),
             entries: EntryColumns::new(&row_refs),
             links: LinkColumns::new(&links),
+            keys: KeyColumns::new(&key_refs),
             refill,
         }
         .get_result(pg)?;
@@ -168,20 +212,15 @@ fn pg_insert(
         if stored {
             ledger.used_ids(ids.len(), drawn);
             stage(ledger, tip, &rows, &links);
-            return Ok(Some(
-                records
-                    .iter()
-                    .zip(&ids)
-                    .map(|(new, &id)| Record::stored(id, new))
-                    .collect(),
-            ));
+            return Ok(Some(created.clone()));
         }
         ledger.more_ids(drawn);
         ledger.raise_floor(committed_floor);
         floor = committed_floor;
         if !locked && !opened {
-            pg.batch_execute("BEGIN; SELECT histories_feed_lock()")?;
+            pg.batch_execute("BEGIN")?;
             opened = true;
+            pg.batch_execute("SELECT histories_feed_lock()")?;
         }
         Ok(None)
     };
@@ -309,6 +348,7 @@ struct PgBatch<'a> {
     records: RecordColumns<'a>,
     entries: EntryColumns<'a>,
     links: LinkColumns<'a>,
+    keys: KeyColumns<'a>,
     refill: i32,
 }
 
@@ -329,6 +369,8 @@ impl QueryFragment<Pg> for PgBatch<'_> {
         out.push_bind_param::<Array<BigInt>, _>(&self.links.seq)?;
         out.push_sql("::int8[], ");
         out.push_bind_param::<Array<Binary>, _>(&self.links.hash)?;
+        out.push_sql(&sql.keys);
+        self.keys.walk_arrays(&mut out)?;
         out.push_sql(&sql.answer);
         out.push_bind_param::<Integer, _>(&self.refill)?;
         out.push_sql("::int4)) AS ids");
@@ -342,6 +384,7 @@ struct PgBatchSql {
     guard: String,
     records: String,
     audit: String,
+    keys: String,
     answer: String,
 }
 
@@ -354,6 +397,7 @@ fn pg_batch_sql() -> &'static PgBatchSql {
             NewEntry::COLUMNS.join(", "),
             LINK_COLUMNS.join(", ")
         );
+        let key_columns = NewKey::COLUMNS.join(", ");
         // The floor is read under the feed lock (see the forensic-fields migration), once:
         // the entries' ids are drawn under the same lock, so nothing can commit between.
         PgBatchSql {
@@ -370,8 +414,12 @@ fn pg_batch_sql() -> &'static PgBatchSql {
                 ") AS u(id, {record_columns}) WHERE EXISTS (SELECT 1 FROM ok)), \
                  audit AS (INSERT INTO histories ({entry_columns}) SELECT * FROM UNNEST("
             ),
+            keys: format!(
+                "::bytea[]) AS e({entry_columns}) WHERE EXISTS (SELECT 1 FROM ok)), \
+                 keys AS (INSERT INTO idempotency_keys ({key_columns}) SELECT * FROM UNNEST("
+            ),
             answer: format!(
-                "::bytea[]) AS e({entry_columns}) WHERE EXISTS (SELECT 1 FROM ok)) \
+                ") AS k({key_columns}) WHERE EXISTS (SELECT 1 FROM ok)) \
                  SELECT (SELECT floor FROM guard) AS floor, EXISTS (SELECT 1 FROM ok) AS stored, \
                  ARRAY(SELECT nextval('randomizes_id_seq'::regclass) FROM generate_series(1, "
             ),

@@ -47,6 +47,43 @@ pub(crate) fn tip(conn: &mut DbConnection, chain: i64) -> Result<Tip, StoreError
     }
 }
 
+/// The tip once every commit that may still be in flight has settled: on PostgreSQL
+/// read under the feed lock, which a batch of the old connection holds until it
+/// committed or rolled back. When retention removed every entry of the chain, its
+/// newest cut checkpoint is the tip (a new entry must link onto it, not restart at 1).
+pub(crate) fn settled_tip(conn: &mut DbConnection, chain: i64) -> Result<Tip, StoreError> {
+    use diesel::connection::SimpleConnection;
+    let postgres = matches!(conn, DbConnection::Postgres(_));
+    if postgres {
+        conn.batch_execute("BEGIN; SELECT histories_feed_lock()")?;
+    }
+    let read = (|| {
+        let entries = tip(conn, chain)?;
+        let checkpointed: Option<(i64, Vec<u8>)> = audit_checkpoints::table
+            .filter(audit_checkpoints::chain.eq(chain))
+            .order(audit_checkpoints::seq.desc())
+            .select((audit_checkpoints::seq, audit_checkpoints::hash))
+            .limit(1)
+            .load(conn)?
+            .pop();
+        Ok(match checkpointed {
+            Some((seq, hash)) if seq > entries.seq => Tip {
+                chain,
+                seq,
+                hash: hash.try_into().map_err(|_| {
+                    StoreError::Internal(format!("chain {chain}'s checkpoint has a malformed hash"))
+                })?,
+            },
+            _ => entries,
+        })
+    })();
+    if postgres {
+        let end = if read.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        conn.batch_execute(end)?;
+    }
+    read
+}
+
 /// A checkpoint row.
 #[derive(Debug, Clone, Queryable)]
 pub struct StoredCheckpoint {

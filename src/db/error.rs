@@ -23,6 +23,10 @@ pub enum StoreError {
     /// full, read-only). Reported once per interval by `WriterStatus`, not per request.
     #[error("the database cannot take writes: {0}")]
     Unwritable(Unwritable),
+    /// Another request with the same `Idempotency-Key` committed first (SPEC §13):
+    /// its stored response is the answer.
+    #[error("the idempotency key is already stored")]
+    KeyTaken,
     #[error("database query failed")]
     Query(#[source] Arc<DieselError>),
     /// A broken promise inside the service (a lost reply, a cancelled blocking task):
@@ -92,6 +96,7 @@ impl StoreError {
             Self::Unavailable(_) => "unavailable",
             Self::Locked(_) => "locked",
             Self::Unwritable(cause) => cause.label(),
+            Self::KeyTaken => "key_taken",
             Self::Query(_) => "query",
             Self::Internal(_) => "internal",
         }
@@ -116,6 +121,10 @@ impl From<DieselError> for StoreError {
                     Self::Unwritable(cause)
                 } else if is_lock_timeout(message) {
                     Self::Locked(message.to_owned())
+                } else if matches!(kind, DatabaseErrorKind::UniqueViolation)
+                    && message.contains("idempotency_keys")
+                {
+                    Self::KeyTaken
                 } else {
                     Self::Query(Arc::new(DieselError::DatabaseError(kind, info)))
                 }

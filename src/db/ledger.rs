@@ -94,7 +94,7 @@ impl Ledger {
         self.checkpointing = None;
         self.ids.clear();
         if let Some(tip) = self.tip {
-            self.tip = Some(chain::tip(conn, tip.chain)?);
+            self.tip = Some(chain::settled_tip(conn, tip.chain)?);
         }
         Ok(())
     }
@@ -148,7 +148,9 @@ impl Ledger {
         let ids = self.ids[..count].to_vec();
         // Under load, draw ahead twice what this batch used, so a steady load never
         // waits for ids.
-        let ahead = if self.draw_ahead {
+        // A lone create (even one that found the writer busy) draws none: ids drawn ahead
+        // are dropped after an idle wait, and a trickle must leave no gaps.
+        let ahead = if self.draw_ahead && count >= 2 {
             (2 * count).min(MAX_POOLED_IDS)
         } else {
             0

@@ -13,6 +13,7 @@ mod error;
 pub(crate) mod footprint;
 mod heartbeat;
 pub mod histories;
+pub mod idempotency;
 pub mod ledger;
 pub mod migrations;
 pub mod page;

@@ -76,4 +76,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (key) {
+        key -> Text,
+        fingerprint -> Binary,
+        status -> Integer,
+        record_id -> Nullable<BigInt>,
+        version -> Nullable<Integer>,
+        original -> Nullable<Text>,
+        jumbled -> Nullable<Text>,
+        record_created -> Nullable<Timestamp>,
+        record_updated -> Nullable<Timestamp>,
+        created -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(randomizes, histories, randomizes_count);

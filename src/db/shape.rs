@@ -7,7 +7,7 @@
 use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Binary, Double, Integer, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 
 /// A boxed SQLite statement that rows are bound into.
@@ -49,6 +49,7 @@ array_casts! {
     BigInt => "::int8[]",
     Double => "::float8[]",
     Timestamp => "::timestamp[]",
+    Binary => "::bytea[]",
 }
 
 impl<T: PgArrayCast> PgArrayCast for Nullable<T> {

@@ -16,7 +16,7 @@ use randomize::startup::Application;
 use serde_json::Value;
 
 /// Every migration, oldest first (the same names in both backends' folders).
-pub const MIGRATIONS: [&str; 13] = [
+pub const MIGRATIONS: [&str; 14] = [
     "2026-11-22-000001_create_randomizes",
     "2026-11-22-000002_create_histories",
     "2026-11-23-051804_count_randomizes",
@@ -30,6 +30,7 @@ pub const MIGRATIONS: [&str; 13] = [
     "2026-12-02-000008_service_heartbeat",
     "2026-12-02-000009_audit_chains",
     "2026-12-02-000010_index_histories_chain_seq",
+    "2026-12-02-000011_idempotency_keys",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

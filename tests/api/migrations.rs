@@ -97,7 +97,8 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
     };
     let mut ledger = randomize::db::Ledger::default();
     let created =
-        randomize::db::batch::insert(&mut conn, &[&new], &[audit], &mut ledger, false).unwrap();
+        randomize::db::batch::insert(&mut conn, &[&new], &[audit], &[], &mut ledger, false)
+            .unwrap();
     assert_eq!(
         (created[0].original.as_str(), created[0].version),
         ("Bb", 1)

@@ -23,10 +23,11 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ["health", "post", "get", "list"]
+SCENARIOS = ["health", "post", "post-key", "get", "list"]
 LABELS = {
     "health": "GET /healthz",
     "post": "POST /api/randomizes",
+    "post-key": "POST + Idempotency-Key",
     "get": "GET /api/randomizes/{id}",
     "list": "GET /api/randomizes?page=1",
 }

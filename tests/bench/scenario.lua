@@ -1,5 +1,6 @@
 -- wrk script for the benchmark (tests/bench/bench.py). SCENARIO selects the request:
 --   post   POST /api/randomizes with a distinct word per request
+--   post-key  the same, each with a fresh Idempotency-Key (SPEC §13)
 --   get    GET /api/randomizes/{id} over ids 1..RECORDS
 --   list   GET /api/randomizes?page=1
 --   health GET /healthz
@@ -24,6 +25,11 @@ function request()
   if scenario == "post" then
     local body = string.format('{"word":"bench%dw%d"}', thread_id, counter)
     return wrk.format("POST", "/api/randomizes", {["Content-Type"] = "application/json"}, body)
+  elseif scenario == "post-key" then
+    local body = string.format('{"word":"bench%dk%d"}', thread_id, counter)
+    local key = string.format("bench-%d-%d-%d", os.time(), thread_id, counter)
+    return wrk.format("POST", "/api/randomizes",
+      {["Content-Type"] = "application/json", ["Idempotency-Key"] = key}, body)
   elseif scenario == "get" then
     return wrk.format("GET", "/api/randomizes/" .. math.random(1, records))
   elseif scenario == "list" then

@@ -8,11 +8,13 @@ application runs, so they test the HTTP library, not this API's contract. Every 
 still runs on everything else that is generated.
 """
 import re
+import uuid
 
 import schemathesis
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_KEY = re.compile(r"^[!-~]{1,255}$")
 
 
 @schemathesis.hook
@@ -42,10 +44,21 @@ def before_call(context, case, **kwargs):
     * `page × page_size` above 10000 is refused with 422 naming `cursor` (described on
       the parameter), so `page` is lowered into the window.
 
-    Negative cases are sent as generated. Forged cursors and the window are also
-    covered by the Rust tests (tests/api/paging.rs)."""
+    * an `Idempotency-Key` names one request (SPEC §13): a generated key such as `0`,
+      sent again with another body, is rightly refused with 422, so positive cases get a
+      fresh key each.
+
+    Negative cases are sent as generated. Forged cursors, the window and key reuse are
+    also covered by the Rust tests (tests/api/paging.rs, tests/api/idempotency.rs)."""
     meta = getattr(case, "meta", None)
     positive = meta is not None and meta.generation.mode.is_positive
+    # Stateful runs carry no generation mode: a key that is itself valid is made fresh
+    # whatever the mode (an invalid one stays, for the negative checks).
+    if case.headers is not None and hasattr(case.headers, "keys"):
+        for name in list(case.headers.keys()):
+            value = str(case.headers[name])
+            if str(name).lower() == "idempotency-key" and _KEY.match(value):
+                case.headers[name] = f"contract-{uuid.uuid4()}"
     if not positive or not isinstance(case.query, dict):
         return
     query = case.query

@@ -5,10 +5,12 @@ use diesel::connection::SimpleConnection;
 
 use super::job::{Done, Outcome, Queued, fail_all};
 use super::session::{Arrival, Plan, Session};
-use crate::db::batch::{self, Audit};
+use crate::db::batch::{self, Audit, Keyed};
 use crate::db::connection::DbConnection;
 use crate::db::error::StoreError;
+use crate::db::idempotency::NewKey;
 use crate::db::ledger::Ledger;
+use crate::db::values::now;
 
 /// Stores `batch` and answers every job in it, or returns the error that failed it
 /// with its jobs still waiting (for `replay::recover`). A batch that could not even
@@ -67,6 +69,39 @@ pub(super) fn committed(
     written
 }
 
+/// The responses the batch's keyed jobs store (SPEC §13): a creation's once its record
+/// is stored, an update's or a delete's now. A job that changed nothing (an unknown id,
+/// a stale precondition) stores none: a retry is answered the same way afresh.
+fn keyed<'a>(batch: &'a [Queued], applied: &[Option<Outcome>]) -> Vec<Keyed<'a>> {
+    let mut records = 0;
+    let mut keys = Vec::new();
+    for (queued, outcome) in batch.iter().zip(applied) {
+        let of_record = queued.job.new_record().map(|_| {
+            records += 1;
+            records - 1
+        });
+        let Some(claim) = queued.job.claim() else {
+            continue;
+        };
+        match (of_record, outcome) {
+            (Some(of_record), None) => keys.push(Keyed::Created { claim, of_record }),
+            (_, Some(Ok(Done::Updated(record)))) => {
+                keys.push(Keyed::Answered(NewKey::answered(
+                    claim,
+                    200,
+                    Some(record),
+                    now(),
+                )));
+            }
+            (_, Some(Ok(Done::Deleted))) => {
+                keys.push(Keyed::Answered(NewKey::answered(claim, 204, None, now())));
+            }
+            _ => {}
+        }
+    }
+    keys
+}
+
 /// Each job's outcome once the batch commits, or the error that fails the whole batch.
 ///
 /// A job's own statements may fail without poisoning the transaction (a stale
@@ -106,10 +141,11 @@ fn write(
             })
         })
         .collect();
+    let keys = keyed(batch, &applied);
     let mut stored = if records.is_empty() && entries.is_empty() {
         Vec::new().into_iter()
     } else {
-        batch::insert(conn, &records, &entries, ledger, locked)?.into_iter()
+        batch::insert(conn, &records, &entries, &keys, ledger, locked)?.into_iter()
     };
     let outcomes = batch
         .iter()

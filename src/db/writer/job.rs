@@ -11,6 +11,7 @@ use crate::db::connection::DbConnection;
 use crate::db::error::StoreError;
 use crate::db::heartbeat;
 use crate::db::histories::NewEntry;
+use crate::db::idempotency::{self, KeyClaim};
 use crate::db::ledger::Ledger;
 use crate::db::randomizes::{self, NewRecord, Precondition, Record};
 use crate::db::retention::{self, Removed};
@@ -21,21 +22,29 @@ use crate::db::values::now;
 /// atomically, or not at all when the write does not happen.
 #[derive(Debug)]
 pub(crate) enum Job {
-    /// A new record.
-    Create { record: NewRecord, entry: NewEntry },
+    /// A new record. With `key`, its response is stored under it (SPEC §13).
+    Create {
+        record: NewRecord,
+        entry: NewEntry,
+        key: Option<KeyClaim>,
+    },
     /// A new word for record `id`, when `precondition` holds.
     Update {
         id: i64,
         precondition: Precondition,
         change: NewRecord,
         entry: NewEntry,
+        key: Option<KeyClaim>,
     },
     /// Record `id` removed, when `precondition` holds.
     Delete {
         id: i64,
         precondition: Precondition,
         entry: NewEntry,
+        key: Option<KeyClaim>,
     },
+    /// Removes up to `limit` idempotency keys stored before `before`.
+    ExpireKeys { before: NaiveDateTime, limit: i64 },
     /// Only the audit entry: every request that changed nothing.
     Append { entry: NewEntry },
     /// One step of a purge: up to `limit` of the oldest entries created before
@@ -63,6 +72,8 @@ pub(crate) enum Done {
     Purged(Removed),
     /// The checkpoint stored, or none when the chain had not grown.
     Checkpointed(Option<Checkpoint>),
+    /// How many idempotency keys expired.
+    Expired(usize),
 }
 
 pub(super) type Outcome = Result<Done, StoreError>;
@@ -86,7 +97,19 @@ impl Job {
             | Self::Update { entry, .. }
             | Self::Delete { entry, .. }
             | Self::Append { entry } => Some(entry),
-            Self::Probe | Self::Purge { .. } | Self::Checkpoint(_) => None,
+            Self::Probe | Self::Purge { .. } | Self::Checkpoint(_) | Self::ExpireKeys { .. } => {
+                None
+            }
+        }
+    }
+
+    /// The idempotency key whose response this job's outcome is stored under.
+    pub(super) fn claim(&self) -> Option<&KeyClaim> {
+        match self {
+            Self::Create { key, .. } | Self::Update { key, .. } | Self::Delete { key, .. } => {
+                key.as_ref()
+            }
+            _ => None,
         }
     }
 
@@ -121,6 +144,9 @@ impl Job {
                 retention::remove_step(conn, *cut, *from, *limit, ledger.key()).map(Done::Purged),
             ),
             Self::Checkpoint(kind) => Some(checkpoint(conn, ledger, *kind)),
+            Self::ExpireKeys { before, limit } => {
+                Some(idempotency::expire(conn, *before, *limit).map(Done::Expired))
+            }
             Self::Create { .. } | Self::Append { .. } => None,
         }
     }

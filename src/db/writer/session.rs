@@ -123,6 +123,12 @@ impl Session {
             }
         };
         let conn = self.conn.insert(conn);
+        // The chain is registered in a commit of its own, before any batch's
+        // transaction: a batch that rolls back must not take the registration with it
+        // (SQLite would hand the same id to the next process).
+        if self.ledger.current().is_none() {
+            self.ledger.tip(conn)?;
+        }
         if plan == Plan::Transaction
             && let Err(error) = begin(conn)
         {
@@ -143,6 +149,17 @@ impl Session {
                 .conn
                 .as_mut()
                 .is_none_or(|conn| conn.batch_execute("SELECT 1").is_err())
+    }
+
+    /// Reads the chain's tip back from the database (after a batch failed in a way that
+    /// may mean the tip held here is not the committed one).
+    pub(super) fn resync(&mut self) {
+        if let Some(conn) = self.conn.as_mut()
+            && let Err(error) = self.ledger.resync(conn)
+        {
+            tracing::warn!(%error, "cannot read the audit chain's tip back; reconnecting");
+            self.conn = None;
+        }
     }
 
     /// Drops the connection; the next batch opens a fresh one.

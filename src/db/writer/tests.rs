@@ -51,6 +51,7 @@ fn create(word: &str, jumble: &str) -> Job {
     Job::Create {
         record: NewRecord::new(word.into(), jumble.into(), now()),
         entry: entry(&format!("create-{word}-{jumble}")),
+        key: None,
     }
 }
 
@@ -134,17 +135,20 @@ fn a_failing_job_fails_alone_and_writes_no_audit_entry() {
             precondition: Precondition::None,
             change: change(),
             entry: entry("broken"),
+            key: None,
         },
         Job::Delete {
             id: 99,
             precondition: Precondition::None,
             entry: entry("missing"),
+            key: None,
         },
         Job::Update {
             id: 1,
             precondition: Precondition::VersionIn(vec![7]),
             change: change(),
             entry: entry("stale"),
+            key: None,
         },
         Job::Append {
             entry: entry("fine"),
