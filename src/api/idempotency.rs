@@ -4,7 +4,9 @@
 //! still answering is 409; a stored key answers with its response (`Idempotent-Replayed:
 //! true`) if the request is the same one (method, path, `If-Match`, body), else 422.
 //! Otherwise the request runs, and the writer stores its response under the key in the
-//! same transaction as the write. Another replica's request with the same key that
+//! same transaction as the write. A POST does not read the key first: its write fails
+//! on the stored key instead, and that answers the same way (a fresh key costs no read;
+//! a retry costs its batch a replay, job by job). Another replica's request with the same key that
 //! committed first makes that transaction fail on the key's primary key
 //! (`StoreError::KeyTaken`), and the stored response is the answer. Requests without the
 //! header take none of these steps.
@@ -170,12 +172,24 @@ fn fingerprint(req: &HttpRequest, body: &[u8]) -> Vec<u8> {
     hash.finalize().to_vec()
 }
 
+/// How `begin` learns of a stored key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// Read it first (PUT, DELETE: run again, they would answer otherwise, e.g. 404
+    /// after the first delete).
+    First,
+    /// Only from the write's conflict on the key (POST: a create always gets as far as
+    /// storing its key, so a retry fails there and replays; a fresh key costs no read).
+    OnConflict,
+}
+
 /// Checks a validated request's key before it runs.
 pub(crate) async fn begin(
     req: &HttpRequest,
     body: &[u8],
     state: &AppState,
     audit: &AuditTicket,
+    lookup: Lookup,
 ) -> Result<Begin, ApiError> {
     let Some(key) = key_of(req)? else {
         return Ok(Begin::Run(None));
@@ -185,6 +199,9 @@ pub(crate) async fn begin(
         key,
     };
     let claimed = state.in_flight.claim(&claim.key)?;
+    if lookup == Lookup::OnConflict {
+        return Ok(Begin::Run(Some((claim, claimed))));
+    }
     match stored(state, &claim.key).await? {
         Some(stored) => Ok(Begin::Replay(replay(&claim, &stored, audit)?)),
         None => Ok(Begin::Run(Some((claim, claimed)))),

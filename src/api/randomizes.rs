@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cursor::{self, List};
 use super::etag::{self, IfMatch, IfNoneMatch};
-use super::idempotency::{self, Begin, KeyHeader, Written};
+use super::idempotency::{self, Begin, KeyHeader, Lookup, Written};
 use super::input::{RandomizeRequest, WordInput, path_id};
 use super::pagination::{Listing, PageParams};
 use super::problems::ProblemResponse;
@@ -136,7 +136,7 @@ pub(crate) async fn create(
     audit: AuditTicket,
 ) -> Result<HttpResponse, ApiError> {
     let record = jumbled(WordInput::parse(&req, &body, state.max_word_graphemes)?);
-    let key = match idempotency::begin(&req, &body, &state, &audit).await? {
+    let key = match idempotency::begin(&req, &body, &state, &audit, Lookup::OnConflict).await? {
         Begin::Replay(response) => return Ok(response),
         Begin::Run(key) => key,
     };
@@ -246,7 +246,7 @@ pub(crate) async fn update(
     audit.set_resource(id);
     let precondition = etag::if_match(&req, id);
     let change = jumbled(WordInput::parse(&req, &body, state.max_word_graphemes)?);
-    let key = match idempotency::begin(&req, &body, &state, &audit).await? {
+    let key = match idempotency::begin(&req, &body, &state, &audit, Lookup::First).await? {
         Begin::Replay(response) => return Ok(response),
         Begin::Run(key) => key,
     };
@@ -284,7 +284,7 @@ pub(crate) async fn delete(
     let id = path_id::<RecordId>(&req)?;
     audit.set_resource(id);
     let precondition = etag::if_match(&req, id);
-    let key = match idempotency::begin(&req, &[], &state, &audit).await? {
+    let key = match idempotency::begin(&req, &[], &state, &audit, Lookup::First).await? {
         Begin::Replay(response) => return Ok(response),
         Begin::Run(key) => key,
     };

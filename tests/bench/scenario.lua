@@ -8,9 +8,12 @@
 local scenario = os.getenv("SCENARIO") or "health"
 local records = tonumber(os.getenv("RECORDS") or "1")
 local counter = 0
-local thread_id = 0
 local threads = {}
+local started = os.time()
 
+-- `thread_id` is a global of each thread's own Lua state, set here before it starts
+-- (a file-level local would be 0 in every thread, and two threads would send the same
+-- words and the same idempotency keys).
 function setup(thread)
   thread:set("thread_id", #threads)
   table.insert(threads, thread)
@@ -27,7 +30,7 @@ function request()
     return wrk.format("POST", "/api/randomizes", {["Content-Type"] = "application/json"}, body)
   elseif scenario == "post-key" then
     local body = string.format('{"word":"bench%dk%d"}', thread_id, counter)
-    local key = string.format("bench-%d-%d-%d", os.time(), thread_id, counter)
+    local key = string.format("bench-%d-%d-%d", started, thread_id, counter)
     return wrk.format("POST", "/api/randomizes",
       {["Content-Type"] = "application/json", ["Idempotency-Key"] = key}, body)
   elseif scenario == "get" then

@@ -191,6 +191,8 @@ impl Queued {
                 }
                 status.wrote();
             }
+            // A retried Idempotency-Key is the client's answer, not a writer failure.
+            Err(StoreError::KeyTaken) => {}
             Err(error) if error.aborts_transaction() => status.failed(error),
             Err(_) => {}
         }

@@ -41,7 +41,15 @@ pub(super) fn recover(session: &mut Session, batch: &mut Vec<Queued>, error: Sto
     } else if matches!(error, StoreError::Locked(_)) || batch.len() == 1 {
         fail_all(batch, &error, &status);
     } else {
-        tracing::warn!(%error, batch = batch.len(), "batch failed; replaying its jobs one by one");
+        if matches!(error, StoreError::KeyTaken) {
+            // A retried Idempotency-Key: expected, and answered by the replay.
+            tracing::debug!(
+                batch = batch.len(),
+                "a batch met a stored idempotency key; replaying its jobs one by one"
+            );
+        } else {
+            tracing::warn!(%error, batch = batch.len(), "batch failed; replaying its jobs one by one");
+        }
         for queued in batch.drain(..) {
             let outcome = alone(session, &queued);
             queued.answer(outcome, &status);

@@ -244,3 +244,48 @@ fn a_retention_step_cuts_each_chain_at_a_checkpoint_verification_starts_from() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(remaining.first(), Some(&Some(5)));
 }
+
+#[test]
+fn a_keyed_create_stores_its_response_and_expiry_removes_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (options, mut conn) = sqlite(&dir);
+    let claim = crate::db::idempotency::KeyClaim {
+        key: "k-1".into(),
+        fingerprint: vec![7; 32],
+    };
+    let outcomes = store(
+        options.clone(),
+        vec![Job::Create {
+            record: NewRecord::new("keyed".into(), "deyek".into(), now()),
+            entry: entry("keyed"),
+            key: Some(claim),
+        }],
+        Arrival::AfterIdle,
+    );
+    let Some(Ok(Done::Created(record))) = outcomes.into_iter().next() else {
+        panic!("the keyed create did not answer Created");
+    };
+    let stored = crate::db::idempotency::find(&mut conn, "k-1")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no key stored"));
+    assert_eq!((stored.status, stored.record()), (201, Some(record)));
+
+    let expire = |before| Job::ExpireKeys { before, limit: 10 };
+    let kept = store(
+        options.clone(),
+        vec![expire(stored.created)],
+        Arrival::AfterIdle,
+    );
+    assert!(
+        matches!(kept.as_slice(), [Ok(Done::Expired(0))]),
+        "not older than the cut"
+    );
+    let later = stored.created + chrono::Duration::milliseconds(1);
+    let gone = store(options, vec![expire(later)], Arrival::AfterIdle);
+    assert!(matches!(gone.as_slice(), [Ok(Done::Expired(1))]));
+    assert!(
+        crate::db::idempotency::find(&mut conn, "k-1")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
+}
