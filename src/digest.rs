@@ -4,10 +4,7 @@ use sha2::{Digest, Sha256};
 
 /// The SHA-256 of `bytes`, as 64 lower-case hex digits.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::chain::encoding::hex(&Sha256::digest(bytes))
 }
 
 #[cfg(test)]

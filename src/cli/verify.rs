@@ -14,7 +14,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::chain::verify::{Report, Stored, Verification};
-use crate::chain::{Checkpoint, EntryFields, PublicKey, SigningKey};
+use crate::chain::{Checkpoint, PublicKey, SigningKey};
 use crate::db::histories::Entry;
 use crate::db::{ConnectOptions, DatabaseArgs, DatabaseConfig, DbConnection, chain};
 
@@ -157,6 +157,36 @@ fn stored(entry: &Entry) -> Stored<'_> {
     }
 }
 
+impl Exported {
+    /// The entry as stored: the time parsed, the hash back to bytes (a malformed one is
+    /// none, which verification reports).
+    fn into_entry(self, created: chrono::NaiveDateTime) -> Entry {
+        Entry {
+            id: self.id,
+            request_id: self.request_id,
+            method: self.method,
+            path: self.path,
+            query: self.query,
+            status: self.status,
+            duration_ms: self.duration_ms,
+            client_ip: self.client_ip,
+            user_agent: self.user_agent,
+            subject: self.subject,
+            created,
+            resource_id: self.resource_id,
+            token_id: self.token_id,
+            trace_id: self.trace_id,
+            chain: self.chain,
+            seq: self.seq,
+            hash: self
+                .hash
+                .as_deref()
+                .and_then(crate::chain::encoding::parse_hash)
+                .map(|h| h.to_vec()),
+        }
+    }
+}
+
 /// One line of an NDJSON export, as `EntryView` writes it.
 #[derive(Debug, Deserialize)]
 struct Exported {
@@ -194,33 +224,7 @@ fn feed_export(verification: &mut Verification, path: &Path) -> anyhow::Result<(
         let created = chrono::DateTime::parse_from_rfc3339(&entry.created)
             .with_context(|| format!("{}: created is not RFC 3339", at()))?
             .naive_utc();
-        let hash = entry
-            .hash
-            .as_deref()
-            .map(|hex| crate::chain::encoding::parse_hash(hex).map(|h| h.to_vec()))
-            .unwrap_or(None);
-        let fields = EntryFields {
-            request_id: &entry.request_id,
-            method: &entry.method,
-            path: &entry.path,
-            query: entry.query.as_deref(),
-            status: entry.status,
-            duration_ms: entry.duration_ms,
-            client_ip: entry.client_ip.as_deref(),
-            user_agent: entry.user_agent.as_deref(),
-            subject: entry.subject.as_deref(),
-            created,
-            resource_id: entry.resource_id,
-            token_id: entry.token_id.as_deref(),
-            trace_id: entry.trace_id.as_deref(),
-        };
-        verification.feed(&Stored {
-            id: entry.id,
-            chain: entry.chain,
-            seq: entry.seq,
-            hash: hash.as_deref(),
-            fields,
-        });
+        verification.feed(&stored(&entry.into_entry(created)));
     }
     Ok(())
 }

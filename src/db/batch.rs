@@ -193,7 +193,8 @@ fn pg_insert(
     let key_refs: Vec<&NewKey> = key_rows.iter().collect();
     let mut floor = ledger.floor();
     let mut opened = false;
-    let mut attempt = || -> Result<Option<Vec<Record>>, StoreError> {
+    // Whether the attempt stored the batch.
+    let mut attempt = || -> Result<bool, StoreError> {
         let rows = settled(entries, floor, &ids);
         let links = tip.link(rows.iter().map(|row| row.fields()));
         let row_refs: Vec<&NewEntry> = rows.iter().map(AsRef::as_ref).collect();
@@ -212,7 +213,7 @@ fn pg_insert(
         if stored {
             ledger.used_ids(ids.len(), drawn);
             stage(ledger, tip, &rows, &links);
-            return Ok(Some(created.clone()));
+            return Ok(true);
         }
         ledger.more_ids(drawn);
         ledger.raise_floor(committed_floor);
@@ -222,16 +223,20 @@ fn pg_insert(
             opened = true;
             pg.batch_execute("SELECT histories_feed_lock()")?;
         }
-        Ok(None)
+        Ok(false)
     };
     let mut outcome = Err(StoreError::Internal(
         "the audit floor kept moving under the feed lock".into(),
     ));
     for _ in 0..MAX_ATTEMPTS {
         match attempt() {
-            Ok(None) => continue,
-            done => {
-                outcome = done.map(Option::unwrap_or_default);
+            Ok(false) => continue,
+            Ok(true) => {
+                outcome = Ok(());
+                break;
+            }
+            Err(error) => {
+                outcome = Err(error);
                 break;
             }
         }
@@ -249,7 +254,7 @@ fn pg_insert(
     if outcome.is_err() {
         ledger.abandon();
     }
-    outcome
+    outcome.map(|()| created)
 }
 
 /// Neither backend promises RETURNING rows in input order (SQLite documents it as

@@ -57,45 +57,39 @@ pub struct Entry {
     pub hash: Option<Vec<u8>>,
 }
 
+/// The fields an entry's hash covers, borrowed from either entry struct (they share
+/// the field names).
+macro_rules! entry_fields {
+    ($entry:expr) => {
+        EntryFields {
+            request_id: &$entry.request_id,
+            method: &$entry.method,
+            path: &$entry.path,
+            query: $entry.query.as_deref(),
+            status: $entry.status,
+            duration_ms: $entry.duration_ms,
+            client_ip: $entry.client_ip.as_deref(),
+            user_agent: $entry.user_agent.as_deref(),
+            subject: $entry.subject.as_deref(),
+            created: $entry.created,
+            resource_id: $entry.resource_id,
+            token_id: $entry.token_id.as_deref(),
+            trace_id: $entry.trace_id.as_deref(),
+        }
+    };
+}
+
 impl Entry {
     /// The fields its hash covers.
     pub fn fields(&self) -> EntryFields<'_> {
-        EntryFields {
-            request_id: &self.request_id,
-            method: &self.method,
-            path: &self.path,
-            query: self.query.as_deref(),
-            status: self.status,
-            duration_ms: self.duration_ms,
-            client_ip: self.client_ip.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-            subject: self.subject.as_deref(),
-            created: self.created,
-            resource_id: self.resource_id,
-            token_id: self.token_id.as_deref(),
-            trace_id: self.trace_id.as_deref(),
-        }
+        entry_fields!(self)
     }
 }
 
 impl NewEntry {
     /// The fields its hash covers, as they will be stored.
     pub fn fields(&self) -> EntryFields<'_> {
-        EntryFields {
-            request_id: &self.request_id,
-            method: &self.method,
-            path: &self.path,
-            query: self.query.as_deref(),
-            status: self.status,
-            duration_ms: self.duration_ms,
-            client_ip: self.client_ip.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-            subject: self.subject.as_deref(),
-            created: self.created,
-            resource_id: self.resource_id,
-            token_id: self.token_id.as_deref(),
-            trace_id: self.trace_id.as_deref(),
-        }
+        entry_fields!(self)
     }
 }
 

@@ -27,8 +27,7 @@ pub(super) fn recover(session: &mut Session, batch: &mut Vec<Queued>, error: Sto
             other => StoreError::Unavailable(other.to_string()),
         };
         fail_all(batch, &error, &status);
-    } else if error.to_string().contains("histories_chain_seq_idx")
-        || matches!(&error, StoreError::Query(e) if e.to_string().contains("histories_chain_seq_idx"))
+    } else if matches!(&error, StoreError::Query(e) if e.to_string().contains("histories_chain_seq_idx"))
     {
         // A seq this chain already holds: an earlier commit landed that this writer did
         // not hear of (a lost reply). Learn the tip, then replay.
