@@ -60,7 +60,7 @@ impl AuditTicket {
             request_id: request_id.to_owned(),
             method: req.method().as_str().to_owned(),
             path: sanitize(req.path(), MAX_PATH),
-            query: (!query.is_empty()).then(|| sanitize(query, MAX_QUERY)),
+            query: (!query.is_empty()).then(|| sanitize(&redact_credentials(query), MAX_QUERY)),
             status: 0,
             duration_ms: 0.0,
             client_ip: client_ip::resolve(req.peer_addr(), req.headers(), trusted)
@@ -203,6 +203,47 @@ fn trace_id(header: &[u8]) -> Option<String> {
 
 /// Stored strings cannot forge lines in a log or a report: control characters (CR, LF,
 /// ESC, …) become `\u{..}` escapes, and length is bounded.
+/// The query with the value of every parameter whose name carries a credential
+/// (`access_token=…`, `api_key=…`, `auth…=…`) replaced by `[redacted]`: refused or not,
+/// a token must never become readable by everyone holding `histories:read` (SPEC §14).
+pub(crate) fn redact_credentials(query: &str) -> std::borrow::Cow<'_, str> {
+    if !query.split('&').any(carries_credential) {
+        return query.into();
+    }
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|part| match part.split_once('=') {
+            Some((name, _)) if carries_credential(part) => format!("{name}=[redacted]"),
+            _ => part.to_owned(),
+        })
+        .collect();
+    parts.join("&").into()
+}
+
+/// Whether the `name=value` part's decoded name is a credential's.
+fn carries_credential(part: &str) -> bool {
+    let raw_name = part.split_once('=').map_or(part, |(name, _)| name);
+    let name = serde_urlencoded::from_str::<Vec<(String, String)>>(raw_name)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().next())
+        .map_or_else(|| raw_name.to_ascii_lowercase(), |(n, _)| n.to_lowercase());
+    const EXACT: [&str; 8] = [
+        "access_token",
+        "token",
+        "jwt",
+        "api_key",
+        "apikey",
+        "password",
+        "secret",
+        "key",
+    ];
+    EXACT.contains(&name.as_str())
+        || name.starts_with("auth")
+        || ["token", "secret", "password", "passwd"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+}
+
 pub(crate) fn sanitize(raw: &str, max_chars: usize) -> String {
     let mut clean = String::with_capacity(raw.len().min(max_chars));
     for (count, c) in raw.chars().enumerate() {
@@ -228,6 +269,41 @@ mod tests {
         assert_eq!(sanitize("a\r\nb", 10), "a\\u{d}\\u{a}b");
         assert_eq!(sanitize("abcdef", 3), "abc…");
         assert_eq!(sanitize("naïve", 10), "naïve");
+    }
+
+    #[test]
+    fn credentials_in_the_query_are_redacted_by_name() {
+        assert_eq!(
+            redact_credentials("page=2&original=abc"),
+            "page=2&original=abc"
+        );
+        assert_eq!(
+            redact_credentials("access_token=eyJ.x.y&page=2"),
+            "access_token=[redacted]&page=2"
+        );
+        for name in [
+            "token",
+            "JWT",
+            "api_key",
+            "apikey",
+            "password",
+            "secret",
+            "key",
+            "Authorization",
+            "auth",
+            "refresh_token",
+            "client_secret",
+            "%61ccess_token",
+        ] {
+            assert_eq!(
+                redact_credentials(&format!("{name}=s3cr3t")),
+                format!("{name}=[redacted]"),
+                "{name}"
+            );
+        }
+        assert_eq!(redact_credentials("keys=1&monkey=2"), "keys=1&monkey=2");
+        // A bare name has no value to hide.
+        assert_eq!(redact_credentials("token"), "token");
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Longest wait for in-flight requests after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// Longest time a request's headers and body may take to arrive; then 408 and the
+    /// connection is closed.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_interval)]
+    pub request_timeout: Duration,
     /// Comma-separated CIDRs (or addresses) of proxies whose `Forwarded` /
     /// `X-Forwarded-For` headers are believed. Empty: the peer address is the client.
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
@@ -86,6 +90,7 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     pub max_word_graphemes: usize,
     pub max_body_bytes: usize,
+    pub request_timeout: Duration,
     pub cors_allowed_origins: Vec<String>,
     pub verifier: SharedVerifier,
     /// `None`: keep every audit entry.
@@ -108,6 +113,7 @@ impl ServerConfig {
             trusted_proxies: Vec::new(),
             max_word_graphemes: DEFAULT_MAX_GRAPHEMES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
+            request_timeout: Duration::from_secs(10),
             cors_allowed_origins: Vec::new(),
             verifier: None,
             audit_retention: None,
@@ -131,6 +137,7 @@ impl ServerConfig {
                 .map_err(|reason| ConfigError::new("TRUSTED_PROXIES", reason))?,
             max_word_graphemes: args.max_word_graphemes as usize,
             max_body_bytes: args.max_body_bytes as usize,
+            request_timeout: args.request_timeout,
             cors_allowed_origins: parse_origins(&args.cors_allowed_origins)?,
             verifier: args.jwt.verifier()?.map(std::sync::Arc::new),
             audit_retention: parse_retention(&args.audit_retention)

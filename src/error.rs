@@ -20,12 +20,17 @@ pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 /// Field name → what is wrong with it.
 pub(crate) type FieldErrors = BTreeMap<String, Vec<String>>;
 
+/// The most field errors a problem body lists (SPEC §14).
+pub(crate) const MAX_FIELD_ERRORS: usize = 20;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("the request did not arrive whole within {}; send it again, faster", humantime::format_duration(*.0))]
+    RequestTimeout(std::time::Duration),
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request has invalid fields; see `errors`")]
@@ -97,13 +102,27 @@ impl ApiError {
             Self::Unavailable(cause) => tracing::warn!(request_id, cause, "database unavailable"),
             _ => {}
         }
+        let detail = match self {
+            Self::Validation(errors) if errors.len() > MAX_FIELD_ERRORS => format!(
+                "the request has {} invalid fields; `errors` lists the first {MAX_FIELD_ERRORS}",
+                errors.len()
+            ),
+            _ => self.to_string(),
+        };
         let problem = Problem {
             kind: "about:blank".into(),
             title: title(status).into(),
             status: status.as_u16(),
-            detail: self.to_string(),
+            detail,
             errors: match self {
-                Self::Validation(errors) => Some(errors.clone()),
+                // Bounded echo: 6,000 unknown parameters must not make a 431 KB answer.
+                Self::Validation(errors) => Some(
+                    errors
+                        .iter()
+                        .take(MAX_FIELD_ERRORS)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
                 Self::PageBeyondWindow { max } => Some(BTreeMap::from([(
                     "page".to_owned(),
                     vec![format!(
@@ -154,6 +173,7 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) | Self::PageBeyondWindow { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,

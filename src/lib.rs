@@ -9,6 +9,7 @@
 mod api;
 mod audit;
 pub mod auth;
+mod body_deadline;
 pub mod chain;
 mod checkpoints;
 pub mod cli;

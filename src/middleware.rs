@@ -1,23 +1,31 @@
 //! The request pipeline every request passes through, outermost first:
-//! request id → handler → problem+json for any error → audit entry (API only, committed
-//! before the response leaves) → one log line.
+//! request id → refusal of ambiguous requests → CORS → handler → problem+json for any
+//! error → audit entry (API only, committed before the response leaves) → one log line.
 
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+};
+use actix_web::http::{ConnectionType, Method};
 use actix_web::middleware::Next;
-use actix_web::{Error, web};
+use actix_web::{Error, HttpMessage, web};
 use tracing::Instrument;
 
 use crate::audit::{self, AuditTicket};
+use crate::body_deadline::{self, TimedOut};
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::request_id;
 use crate::state::AppState;
 
+/// How much of a path one log line keeps: the audit keeps more, the log must not grow
+/// by what any client chooses to send.
+const MAX_LOGGED_PATH: usize = 256;
+
 pub(crate) async fn pipeline(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
@@ -28,13 +36,38 @@ pub(crate) async fn pipeline(
     let ticket = audit::is_audited(req.path())
         .then(|| AuditTicket::open(&req, &id, started, &state.trusted_proxies));
     let method = req.method().clone();
+    if method == Method::HEAD {
+        // HEAD is GET without the body (RFC 9110 §9.3.2) wherever GET is served: routed
+        // as GET; the HTTP layer still knows it was HEAD and sends the head only.
+        req.head_mut().method = Method::GET;
+    }
     let span = tracing::info_span!("request", request_id = %id);
+    let timed_out = TimedOut::default();
+    let deadline = tokio::time::Instant::from_std(started) + state.request_timeout;
+    let payload = req.take_payload();
+    req.set_payload(body_deadline::bounded(payload, deadline, timed_out.clone()));
 
-    let response = request_id::scope(id.clone(), next.call(req))
-        .instrument(span.clone())
-        .await?
-        .map_into_boxed_body();
-    let mut response = as_problem(response, &id, state.max_body_bytes);
+    let response = match refusal(req.headers()) {
+        Some(error) => req.into_response(error.to_response(Some(&id))),
+        None => request_id::scope(id.clone(), next.call(req))
+            .instrument(span.clone())
+            .await?
+            .map_into_boxed_body(),
+    };
+    let mut response = if timed_out.happened() {
+        let (request, _) = response.into_parts();
+        let mut timeout = ApiError::RequestTimeout(state.request_timeout).to_response(Some(&id));
+        // The rest of the body may still be on its way: this connection is done.
+        timeout
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        ServiceResponse::new(request, timeout)
+    } else {
+        as_problem(response, &id, state.max_body_bytes)
+    };
+    if is_docs(response.request().path()) {
+        add_docs_headers(response.headers_mut());
+    }
 
     if let Some(ticket) = ticket
         && let Err(error) = ticket.append(state.db.writer(), response.status()).await
@@ -57,7 +90,7 @@ pub(crate) async fn pipeline(
             target: "randomize::http",
             method = %method,
             route = route.as_deref().unwrap_or("-"),
-            path = request.path(),
+            path = %audit::sanitize(request.path(), MAX_LOGGED_PATH),
             status = response.status().as_u16(),
             duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
             request_id = %id,
@@ -68,6 +101,54 @@ pub(crate) async fn pipeline(
         .metrics
         .observe(&method, route, response.status(), started.elapsed());
     Ok(response)
+}
+
+/// Requests whose meaning is ambiguous are refused before any handler reads them
+/// (SPEC §14): which of two credentials counts, or a body in an encoding this server
+/// does not decode (taking it as plain bytes would store what the client did not mean).
+fn refusal(headers: &HeaderMap) -> Option<ApiError> {
+    if headers.get_all(AUTHORIZATION).nth(1).is_some() {
+        return Some(ApiError::BadRequest(
+            "send one Authorization header, not several".into(),
+        ));
+    }
+    let encodings = headers.get_all(CONTENT_ENCODING).collect::<Vec<_>>();
+    let identity = encodings.iter().all(|value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',')
+                .all(|coding| coding.trim().eq_ignore_ascii_case("identity"))
+        })
+    });
+    (!identity).then(|| {
+        ApiError::UnsupportedMediaType(
+            "Content-Encoding must be identity: send the body uncompressed".into(),
+        )
+    })
+}
+
+fn is_docs(path: &str) -> bool {
+    path == "/docs" || path.starts_with("/docs/")
+}
+
+/// The Swagger UI page loads only its own (vendored) assets and talks only to this
+/// origin; nothing may frame it (clickjacking a page that holds a token).
+fn add_docs_headers(headers: &mut HeaderMap) {
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
 }
 
 /// Errors actix raises itself (oversized payloads, unknown routes) come out as

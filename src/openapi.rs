@@ -78,12 +78,18 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig, document: Document) {
         // The default validator badge calls validator.swagger.io: not air-gapped.
         .validator_url("none")
         .try_it_out_enabled(true)
-        .persist_authorization(true);
-    cfg.service(web::resource("/docs").route(web::get().to(|| async {
-        HttpResponse::PermanentRedirect()
-            .insert_header(("location", "/docs/"))
-            .finish()
-    })))
+        // A token kept in localStorage outlives the tab and is readable by any script
+        // that ever runs on this origin; the page asks for it again instead.
+        .persist_authorization(false);
+    cfg.service(
+        web::resource("/docs")
+            .route(web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header(("location", "/docs/"))
+                    .finish()
+            }))
+            .default_service(crate::api::not_allowed("GET, HEAD")),
+    )
     .service(
         SwaggerUi::new("/docs/{_:.*}")
             .url("/openapi.json", document)

@@ -60,10 +60,14 @@ impl Application {
                 .configure(api::routes)
                 .configure(|cfg| crate::openapi::routes(cfg, document.clone()))
                 .default_service(web::to(api::not_found))
-                .wrap(from_fn(pipeline))
+                // Inside the pipeline: CORS answers (preflights, refusals) get a request
+                // id, problem+json, a log line and, under /api/, an audit entry.
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
+                .wrap(from_fn(pipeline))
         })
         .workers(config.workers)
+        // The headers' deadline; the body's is the pipeline's (`body_deadline`).
+        .client_request_timeout(config.request_timeout)
         .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
         // Signals are ours: readiness must fail before the server stops accepting.
         .disable_signals()
@@ -160,6 +164,7 @@ fn cors(origins: &[String]) -> Cors {
             "authorization",
             "if-match",
             "if-none-match",
+            "idempotency-key",
             "x-request-id",
         ])
         .expose_headers(["etag", "location", "link", "x-pagination", "x-request-id"])

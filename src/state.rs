@@ -20,6 +20,8 @@ pub(crate) struct AppState {
     pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) max_word_graphemes: usize,
     pub(crate) max_body_bytes: usize,
+    /// How long a request's body may take to arrive (`REQUEST_TIMEOUT`).
+    pub(crate) request_timeout: std::time::Duration,
     /// Read from the database on first use (`api::cursor::key`).
     pub(crate) cursor_key: tokio::sync::OnceCell<CursorKey>,
     /// `Idempotency-Key`s this process is answering now (409 for a second one).
@@ -36,6 +38,7 @@ impl AppState {
             trusted_proxies: config.trusted_proxies.clone(),
             max_word_graphemes: config.max_word_graphemes,
             max_body_bytes: config.max_body_bytes,
+            request_timeout: config.request_timeout,
             cursor_key: tokio::sync::OnceCell::new(),
             in_flight: Default::default(),
         }

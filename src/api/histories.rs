@@ -45,16 +45,28 @@ pub(crate) struct EntryFilter {
     #[param(value_type = Option<i32>, minimum = 100, maximum = 599)]
     status: Option<String>,
     /// Path prefix, case-sensitive; `%` and `_` match themselves.
-    #[param(min_length = 1, max_length = 2048)]
+    #[param(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     path: Option<String>,
     /// The token `sub` that acted, exactly.
-    #[param(min_length = 1, max_length = 512)]
+    #[param(
+        min_length = 1,
+        max_length = 512,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     subject: Option<String>,
     /// The record the request read, changed, deleted or created.
     #[param(value_type = Option<i64>, minimum = 1)]
     resource_id: Option<String>,
     /// The request's `X-Request-Id`, exactly.
-    #[param(min_length = 1, max_length = 200)]
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     request_id: Option<String>,
     /// Entries created at or after this instant (RFC 3339).
     #[param(format = DateTime)]

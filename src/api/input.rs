@@ -118,15 +118,77 @@ fn json_body<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, A
             "send the body as Content-Type: application/json (UTF-8)".into(),
         ));
     }
-    serde_json::from_slice::<T>(body).map_err(|e| {
-        if !e.is_data() {
-            ApiError::BadRequest(format!("malformed JSON: {e}"))
-        } else if e.to_string().starts_with("duplicate field") {
+    // First the whole document, for a repeated key at any depth: serde keeps the last
+    // value of a flattened struct's key, and `{"word":"abc","word":"xyz"}` must not
+    // store `xyz` while the client's log says `abc` (SPEC §14).
+    serde_json::from_slice::<UniqueKeys>(body).map_err(|e| {
+        if e.is_data() {
             ApiError::field("body", "must not repeat a key")
         } else {
+            ApiError::BadRequest(format!("malformed JSON: {e}"))
+        }
+    })?;
+    serde_json::from_slice::<T>(body).map_err(|e| {
+        if e.is_data() {
             ApiError::field("body", "must be a JSON object")
+        } else {
+            ApiError::BadRequest(format!("malformed JSON: {e}"))
         }
     })
+}
+
+/// Any JSON value in which no object repeats a key.
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !seen.insert(key.into_owned()) {
+                return Err(serde::de::Error::custom("a repeated key"));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
 }
 
 /// The `{id}` path segment; anything that is not a positive integer names nothing.
@@ -149,6 +211,16 @@ fn truncate(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_repeated_at_any_depth_is_found() {
+        let unique = |raw: &str| serde_json::from_str::<UniqueKeys>(raw).is_ok();
+        assert!(unique(r#"{"word":"abc","seed":1,"x":[{"a":1},{"a":2}]}"#));
+        assert!(!unique(r#"{"word":"abc","word":"xyz"}"#));
+        assert!(!unique(r#"{"a":[{"b":1,"b":2}]}"#));
+        // Escapes decode before comparing: "w\u006frd" is "word".
+        assert!(!unique(r#"{"word":"abc","w\u006frd":"xyz"}"#));
+    }
 
     #[test]
     fn integral_floats_are_integers_only_where_exact() {

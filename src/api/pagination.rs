@@ -32,7 +32,7 @@ pub(crate) struct PageParams {
     /// Opaque position from a `next` link (cursor mode): walks every match exactly once,
     /// however many rows are written meanwhile. Send it with the same filters it came
     /// with; not together with `page`.
-    #[param(value_type = Option<String>, max_length = 64)]
+    #[param(value_type = Option<String>, max_length = 64, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     cursor: Option<String>,
 }
 

@@ -3,7 +3,9 @@
 //! Every parameter arrives as text (`Option<String>` fields) and the handler's types turn
 //! it into values, so a request with several bad parameters hears about all of them. A
 //! name that no struct declares is a 422, so a typo (`pagesize=50`) is reported instead
-//! of silently ignored; of a repeated name the first occurrence counts.
+//! of silently ignored. Ambiguity is refused too (SPEC §14): a repeated name and a value
+//! with a control character (NUL included, which PostgreSQL cannot store and SQLite
+//! would cut the pattern at) are 422, naming the parameter.
 
 use std::collections::HashSet;
 
@@ -12,7 +14,7 @@ use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 use crate::error::{ApiError, FieldErrors};
 
-/// The query's parameters, first occurrence of each name, in the order received.
+/// The query's parameters, each name once, in the order received.
 pub(crate) type Pairs = Vec<(String, String)>;
 
 /// The query as `A` and `B` (say, paging and filters), plus its pairs.
@@ -22,14 +24,7 @@ where
     B: DeserializeOwned,
 {
     let raw = req.query_string();
-    let received: Pairs = serde_urlencoded::from_str(raw).map_err(malformed)?;
-    let received_count = received.len();
-    // A set, not a scan of the pairs kept: a query may carry thousands of names.
-    let mut seen = HashSet::with_capacity(received_count);
-    let pairs: Pairs = received
-        .into_iter()
-        .filter(|(name, _)| seen.insert(name.clone()))
-        .collect();
+    let pairs: Pairs = serde_urlencoded::from_str(raw).map_err(malformed)?;
     let known: Vec<&str> = fields_of::<A>()
         .iter()
         .chain(fields_of::<B>())
@@ -37,25 +32,27 @@ where
         .collect();
     let mut errors = FieldErrors::new();
     let unknown = format!("is not a known parameter (known: {})", known.join(", "));
-    for (name, _) in pairs
-        .iter()
-        .filter(|(name, _)| !known.contains(&name.as_str()))
-    {
-        errors.insert(name.chars().take(64).collect(), vec![unknown.clone()]);
+    // A set, not a scan of the pairs: a query may carry thousands of names.
+    let mut seen = HashSet::with_capacity(pairs.len());
+    for (name, value) in &pairs {
+        let problem = if !known.contains(&name.as_str()) {
+            unknown.clone()
+        } else if !seen.insert(name.as_str()) {
+            "is given more than once; give it once".to_owned()
+        } else if value.chars().any(char::is_control) {
+            "must not contain control characters".to_owned()
+        } else {
+            continue;
+        };
+        errors
+            .entry(name.chars().filter(|c| !c.is_control()).take(64).collect())
+            .or_insert_with(|| vec![problem]);
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    // The structs read the pairs that remain (a repeated name would be an error there).
-    let deduplicated;
-    let query = if pairs.len() == received_count {
-        raw
-    } else {
-        deduplicated = serde_urlencoded::to_string(&pairs).map_err(malformed)?;
-        deduplicated.as_str()
-    };
-    let a = serde_urlencoded::from_str(query).map_err(malformed)?;
-    let b = serde_urlencoded::from_str(query).map_err(malformed)?;
+    let a = serde_urlencoded::from_str(raw).map_err(malformed)?;
+    let b = serde_urlencoded::from_str(raw).map_err(malformed)?;
     Ok((a, b, pairs))
 }
 
@@ -139,11 +136,24 @@ mod tests {
     }
 
     #[test]
-    fn each_struct_reads_its_own_names_and_the_first_occurrence_counts() {
+    fn each_struct_reads_its_own_names() {
         let (paging, filter, pairs) =
-            parsed("original=a%20b&page=2&page=3").unwrap_or_else(|e| panic!("{e}"));
+            parsed("original=a%20b&page=2").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(paging.page.as_deref(), Some("2"));
         assert_eq!(filter.original.as_deref(), Some("a b"));
         assert_eq!(pairs.len(), 2);
+    }
+
+    #[test]
+    fn a_repeated_name_or_a_control_character_is_refused_by_name() {
+        let Err(ApiError::Validation(errors)) = parsed("page=2&page=3&original=a%00b") else {
+            panic!("ambiguity and control characters are validation errors");
+        };
+        assert_eq!(errors["page"], ["is given more than once; give it once"]);
+        assert_eq!(errors["original"], ["must not contain control characters"]);
+        let Err(ApiError::Validation(errors)) = parsed("original=%1B%5B2J") else {
+            panic!("an escape sequence is a control character too");
+        };
+        assert!(errors.contains_key("original"));
     }
 }

@@ -31,6 +31,11 @@ pub struct ConnectOptions {
     /// does through `busy_timeout`. For the serving connections: a table locked by an
     /// operator's DDL must answer 503, not hold every request. Migrations wait instead.
     pub(crate) bounded_lock_waits: bool,
+    /// PostgreSQL cancels a statement that runs longer than `timeout`
+    /// (`statement_timeout`): for the pool's reads, so a slow query answers 503 instead
+    /// of holding a connection and a blocking thread (SPEC §14). Not for the writer,
+    /// whose batches are bounded by their size.
+    pub(crate) bounded_statements: bool,
 }
 
 impl From<&DatabaseConfig> for ConnectOptions {
@@ -40,6 +45,7 @@ impl From<&DatabaseConfig> for ConnectOptions {
             timeout: config.timeout,
             sqlite_synchronous: config.sqlite_synchronous,
             bounded_lock_waits: false,
+            bounded_statements: false,
         }
     }
 }
@@ -50,6 +56,14 @@ impl ConnectOptions {
         Self {
             bounded_lock_waits: true,
             ..Self::from(config)
+        }
+    }
+
+    /// For the pool's read connections.
+    pub(crate) fn reading(config: &DatabaseConfig) -> Self {
+        Self {
+            bounded_statements: true,
+            ..Self::serving(config)
         }
     }
 
@@ -109,12 +123,14 @@ impl ConnectOptions {
                 // corruption", SIGSEGV) about once in a hundred runs under load.
                 openssl_sys::init();
                 let mut conn = PgConnection::establish(&url)?;
+                let millis = self.timeout.as_millis().max(1);
                 if self.bounded_lock_waits {
-                    conn.batch_execute(&format!(
-                        "SET lock_timeout = {}",
-                        self.timeout.as_millis().max(1)
-                    ))
-                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                    conn.batch_execute(&format!("SET lock_timeout = {millis}"))
+                        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                }
+                if self.bounded_statements {
+                    conn.batch_execute(&format!("SET statement_timeout = {millis}"))
+                        .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 }
                 Ok(DbConnection::Postgres(conn))
             }
@@ -199,12 +215,41 @@ pub(crate) fn pool(config: &DatabaseConfig) -> Pool {
         .test_on_check_out(false)
         // The server must start while the database is down (readiness says 503), so no
         // connection is opened here; r2d2 logs failures through `log`, bridged to tracing.
-        .build_unchecked(Manager(ConnectOptions::serving(config)))
+        .build_unchecked(Manager(ConnectOptions::reading(config)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::{DatabaseUrl, SqliteSynchronous, StoreError};
+
+    /// SPEC §14: a read that outlasts DATABASE_TIMEOUT is cancelled and answers 503
+    /// (as a lock wait does), on a connection that stays usable; the writer's are not
+    /// cut short. Needs the test PostgreSQL (fails, never skips, without it).
+    #[test]
+    fn pool_reads_on_postgres_are_bounded_by_statement_timeout() {
+        let url = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let config = DatabaseConfig {
+            url: DatabaseUrl::parse(&url).unwrap_or_else(|e| panic!("{e}")),
+            pool_size: 1,
+            timeout: Duration::from_millis(200),
+            sqlite_synchronous: SqliteSynchronous::Full,
+        };
+        let sleep = |options: ConnectOptions, seconds: f64| {
+            let mut conn = options.connect().unwrap_or_else(|e| panic!("{url}: {e}"));
+            let slept = conn
+                .batch_execute(&format!("SELECT pg_sleep({seconds})"))
+                .map_err(StoreError::from);
+            let still_usable = conn.batch_execute("SELECT 1").is_ok();
+            (slept, still_usable)
+        };
+        let (read, usable) = sleep(ConnectOptions::reading(&config), 2.0);
+        assert!(matches!(read, Err(StoreError::Locked(_))), "{read:?}");
+        assert!(usable);
+        let (write, _) = sleep(ConnectOptions::serving(&config), 0.4);
+        assert!(write.is_ok(), "{write:?}");
+    }
 
     #[test]
     fn network_timeouts_are_added_once() {

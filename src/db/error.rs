@@ -155,12 +155,14 @@ fn is_unavailable(kind: &DatabaseErrorKind, message: &str) -> bool {
     ) || TRANSIENT.iter().any(|t| message.contains(t))
 }
 
-/// SQLite after `busy_timeout`; PostgreSQL after `lock_timeout` (55P03).
+/// SQLite after `busy_timeout`; PostgreSQL after `lock_timeout` (55P03) or a read's
+/// `statement_timeout` (57014): waited `DATABASE_TIMEOUT`, the connection is fine.
 fn is_lock_timeout(message: &str) -> bool {
-    const LOCKED: [&str; 3] = [
+    const LOCKED: [&str; 4] = [
         "database is locked",
         "database table is locked",
         "canceling statement due to lock timeout",
+        "canceling statement due to statement timeout",
     ];
     LOCKED.iter().any(|l| message.contains(l))
 }

@@ -1,7 +1,7 @@
 //! CORS (SPEC §7): off unless `CORS_ALLOWED_ORIGINS` names origins.
 
 use crate::both_backends;
-use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, assert_problem, spawn_app, spawn_app_with};
 
 both_backends!(cors_answers_listed_origins_only);
 
@@ -48,6 +48,41 @@ async fn cors_answers_listed_origins_only(backend: Backend) {
     );
     let other = preflight(&open, "https://evil.example").await.unwrap();
     assert_eq!(allow_origin(&other), None);
+    // A refusal is the contract's answer too (SPEC §14): problem+json, a request id.
+    let refused = assert_problem(other, 400).await;
+    assert!(
+        refused["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{refused}"
+    );
+    // Both preflights are in the history, as every /api/ request is.
+    let preflights: Vec<i32> = open
+        .db
+        .histories()
+        .iter()
+        .filter(|e| e.method == "OPTIONS")
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(preflights.len(), 2, "{preflights:?}");
+    assert!(
+        preflights[0] < 300 && preflights[1] == 400,
+        "{preflights:?}"
+    );
+    let keyed = open
+        .client
+        .request(reqwest::Method::OPTIONS, open.url("/api/randomizes"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type, idempotency-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        keyed.status().is_success(),
+        "a browser may send Idempotency-Key"
+    );
     let get = open
         .client
         .get(open.url("/api/randomizes"))

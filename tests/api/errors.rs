@@ -174,13 +174,20 @@ async fn unknown_routes_are_404_problems(backend: Backend) {
 async fn wrong_method_is_405_with_allow(backend: Backend) {
     let app = spawn_app(backend).await;
     let cases = [
-        (reqwest::Method::DELETE, "/api/randomizes", "GET, POST"),
+        (
+            reqwest::Method::DELETE,
+            "/api/randomizes",
+            "GET, HEAD, POST",
+        ),
         (
             reqwest::Method::PATCH,
             "/api/randomizes/1",
-            "GET, PUT, DELETE",
+            "GET, HEAD, PUT, DELETE",
         ),
-        (reqwest::Method::POST, "/healthz", "GET"),
+        (reqwest::Method::POST, "/healthz", "GET, HEAD"),
+        (reqwest::Method::POST, "/openapi.json", "GET, HEAD"),
+        (reqwest::Method::DELETE, "/docs/", "GET, HEAD"),
+        (reqwest::Method::PUT, "/docs", "GET, HEAD"),
     ];
     for (method, path, allow) in cases {
         let response = app

@@ -17,6 +17,7 @@ mod faults;
 mod feed;
 mod forensics;
 mod histories;
+mod hostile;
 mod idempotency;
 mod lists;
 mod metrics;

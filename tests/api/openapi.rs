@@ -111,6 +111,21 @@ async fn docs_are_served_from_the_binary_and_not_audited() {
 
     let page = app.get("/docs/").await;
     assert_eq!(page.status(), 200);
+    // SPEC §14: own assets only, no framing, no sniffing, no referrer.
+    let header = |name: &str| page.headers()[name].to_str().unwrap().to_owned();
+    let csp = header("content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(!csp.contains("http") && !csp.contains('*'), "{csp}");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("referrer-policy"), "no-referrer");
     assert!(
         page.headers()["content-type"]
             .to_str()
@@ -148,6 +163,11 @@ async fn docs_are_served_from_the_binary_and_not_audited() {
         let body = response.text().await.unwrap_or_default();
         if asset.ends_with("initializer.js") {
             assert!(body.contains("/openapi.json"), "the UI loads our document");
+            assert!(
+                body.contains("\"persistAuthorization\": false")
+                    || body.contains("\"persistAuthorization\":false"),
+                "the token is not kept in the browser's storage: {body}"
+            );
             assert!(
                 !body.contains("http://") && !body.contains("https://"),
                 "no absolute URL in {asset}"

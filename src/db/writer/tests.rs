@@ -19,6 +19,7 @@ fn options(url: &str) -> ConnectOptions {
         timeout: Duration::from_secs(2),
         sqlite_synchronous: SqliteSynchronous::Full,
         bounded_lock_waits: true,
+        bounded_statements: false,
     }
 }
 
