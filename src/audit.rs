@@ -23,7 +23,7 @@ use crate::db::{self, Done, Job, StoreError, Writer};
 use crate::digest;
 use crate::error::ApiError;
 
-const MAX_PATH: usize = 2048;
+pub(crate) const MAX_PATH: usize = 2048;
 const MAX_QUERY: usize = 2048;
 const MAX_USER_AGENT: usize = 512;
 const MAX_TOKEN_ID: usize = 128;

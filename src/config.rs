@@ -18,6 +18,7 @@ use crate::auth::{JwtArgs, SharedVerifier};
 use crate::chain::{SigningArgs, SigningKey};
 use crate::db::{DatabaseArgs, DatabaseConfig};
 use crate::jumble::DEFAULT_MAX_GRAPHEMES;
+use crate::rate_limit::RateLimit;
 use crate::settings::{ConfigError, parse_duration};
 use crate::telemetry::TelemetryArgs;
 
@@ -44,6 +45,10 @@ pub struct ServeArgs {
     /// connection is closed.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_interval)]
     pub request_timeout: Duration,
+    /// Requests per client IP on /api/ (`200/s`, `600/m`; bursts of twice that);
+    /// beyond it 429. Empty: no limit.
+    #[arg(long, env = "RATE_LIMIT", default_value = "")]
+    pub rate_limit: String,
     /// Comma-separated CIDRs (or addresses) of proxies whose `Forwarded` /
     /// `X-Forwarded-For` headers are believed. Empty: the peer address is the client.
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
@@ -91,6 +96,9 @@ pub struct ServerConfig {
     pub max_word_graphemes: usize,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub rate_limit: Option<RateLimit>,
+    /// How often each client's refusals become one summary entry (a minute).
+    pub rate_limit_summary_every: Duration,
     pub cors_allowed_origins: Vec<String>,
     pub verifier: SharedVerifier,
     /// `None`: keep every audit entry.
@@ -114,6 +122,8 @@ impl ServerConfig {
             max_word_graphemes: DEFAULT_MAX_GRAPHEMES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
             request_timeout: Duration::from_secs(10),
+            rate_limit: None,
+            rate_limit_summary_every: Duration::from_secs(60),
             cors_allowed_origins: Vec::new(),
             verifier: None,
             audit_retention: None,
@@ -138,6 +148,9 @@ impl ServerConfig {
             max_word_graphemes: args.max_word_graphemes as usize,
             max_body_bytes: args.max_body_bytes as usize,
             request_timeout: args.request_timeout,
+            rate_limit: RateLimit::parse(&args.rate_limit)
+                .map_err(|reason| ConfigError::new("RATE_LIMIT", reason))?,
+            rate_limit_summary_every: Duration::from_secs(60),
             cors_allowed_origins: parse_origins(&args.cors_allowed_origins)?,
             verifier: args.jwt.verifier()?.map(std::sync::Arc::new),
             audit_retention: parse_retention(&args.audit_retention)

@@ -61,6 +61,12 @@ pub(crate) enum ApiError {
          to get its response"
     )]
     KeyInFlight,
+    /// `RATE_LIMIT`: this client sent more than its share; retry after the wait.
+    #[error("too many requests from this client; retry after {} s", .retry_after_secs)]
+    RateLimited {
+        retry_after_secs: u64,
+        policy: String,
+    },
     /// Retry later: the reason is logged, the client sees a generic detail.
     #[error("the database is unavailable; retry shortly")]
     Unavailable(String),
@@ -138,6 +144,19 @@ impl ApiError {
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
+            Self::RateLimited {
+                retry_after_secs,
+                policy,
+            } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after_secs));
+                if let Ok(policy) = HeaderValue::from_str(policy) {
+                    response.insert_header(("ratelimit-policy", policy));
+                }
+                response.insert_header((
+                    "ratelimit",
+                    format!("\"per-client\";r=0;t={retry_after_secs}"),
+                ));
+            }
             Self::Unavailable(_) | Self::NotReady(_) | Self::KeyInFlight => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
@@ -174,6 +193,7 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) | Self::PageBeyondWindow { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,

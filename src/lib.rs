@@ -24,6 +24,7 @@ mod metrics;
 mod middleware;
 pub mod openapi;
 mod probe;
+pub mod rate_limit;
 mod request_id;
 mod retention;
 pub mod settings;

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use crate::audit::{self, AuditTicket};
 use crate::body_deadline::{self, TimedOut};
+use crate::client_ip;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::request_id;
 use crate::state::AppState;
@@ -33,8 +34,34 @@ pub(crate) async fn pipeline(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::Internal("application state missing".into()).into());
     };
-    let ticket = audit::is_audited(req.path())
-        .then(|| AuditTicket::open(&req, &id, started, &state.trusted_proxies));
+    let audited = audit::is_audited(req.path());
+    if audited
+        && let Some(limiter) = &state.limiter
+        && let Some(client) =
+            client_ip::resolve(req.peer_addr(), req.headers(), &state.trusted_proxies)
+        && let Err(refused) = limiter.check(client, req.method().as_str(), req.path())
+    {
+        // No entry and no log line of its own: the limiter's summary records it.
+        let error = ApiError::RateLimited {
+            retry_after_secs: refused.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            policy: refused.policy,
+        };
+        let mut response = req.into_response(error.to_response(Some(&id)));
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(request_id::HEADER), value);
+        }
+        let route = response.request().match_pattern();
+        state.metrics.observe(
+            response.request().method(),
+            route,
+            response.status(),
+            started.elapsed(),
+        );
+        return Ok(response);
+    }
+    let ticket = audited.then(|| AuditTicket::open(&req, &id, started, &state.trusted_proxies));
     let method = req.method().clone();
     if method == Method::HEAD {
         // HEAD is GET without the body (RFC 9110 §9.3.2) wherever GET is served: routed

@@ -1,6 +1,7 @@
 //! Building and running the HTTP server.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -14,7 +15,7 @@ use crate::config::ServerConfig;
 use crate::db::Database;
 use crate::middleware::pipeline;
 use crate::state::{AppState, Draining};
-use crate::{checkpoints, key_expiry, retention};
+use crate::{checkpoints, key_expiry, rate_limit, retention};
 
 pub struct Application {
     server: Server,
@@ -25,6 +26,8 @@ pub struct Application {
     retention: Option<tokio::task::JoinHandle<()>>,
     checkpoints: tokio::task::JoinHandle<()>,
     key_expiry: tokio::task::JoinHandle<()>,
+    /// The rate limiter's summary job, when RATE_LIMIT is set.
+    summaries: Option<(Arc<rate_limit::Limiter>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Application {
@@ -49,7 +52,15 @@ impl Application {
                 "no JWT key configured (JWT_SECRET or JWT_PUBLIC_KEY): every /api/histories request will get 401"
             );
         }
-        let state = web::Data::new(AppState::new(&config, db.clone(), draining.clone()));
+        let limiter = config
+            .rate_limit
+            .map(|limit| Arc::new(rate_limit::Limiter::new(limit)));
+        let state = web::Data::new(AppState::new(
+            &config,
+            db.clone(),
+            draining.clone(),
+            limiter.clone(),
+        ));
         let document = crate::openapi::document_for(config.max_word_graphemes);
         let origins = config.cors_allowed_origins.clone();
         let body_limit = config.max_body_bytes;
@@ -84,6 +95,13 @@ impl Application {
             .audit_retention
             .map(|keep| tokio::spawn(retention::run(db.clone(), keep, draining.clone())));
         let checkpoints = tokio::spawn(checkpoints::run(db.clone(), config.checkpoint_interval));
+        let summaries = limiter.as_ref().map(|limiter| {
+            let every = config.rate_limit_summary_every;
+            (
+                Arc::clone(limiter),
+                tokio::spawn(rate_limit::run(Arc::clone(limiter), db.clone(), every)),
+            )
+        });
         let key_expiry = tokio::spawn(key_expiry::run(db.clone(), config.idempotency_ttl));
         Ok(Self {
             server,
@@ -93,6 +111,7 @@ impl Application {
             retention,
             checkpoints,
             key_expiry,
+            summaries,
         })
     }
 
@@ -127,6 +146,11 @@ impl Application {
         // The writer takes the shutdown checkpoint as it stops.
         self.checkpoints.abort();
         self.key_expiry.abort();
+        if let Some((limiter, job)) = self.summaries {
+            job.abort();
+            // The refusals of the last, unfinished window are recorded too.
+            limiter.flush(&self.db).await;
+        }
         self.db.shutdown().await;
         tracing::info!("stopped");
         served.context("server error")

@@ -22,6 +22,8 @@ pub(crate) struct AppState {
     pub(crate) max_body_bytes: usize,
     /// How long a request's body may take to arrive (`REQUEST_TIMEOUT`).
     pub(crate) request_timeout: std::time::Duration,
+    /// `RATE_LIMIT`, when set.
+    pub(crate) limiter: Option<Arc<crate::rate_limit::Limiter>>,
     /// Read from the database on first use (`api::cursor::key`).
     pub(crate) cursor_key: tokio::sync::OnceCell<CursorKey>,
     /// `Idempotency-Key`s this process is answering now (409 for a second one).
@@ -29,8 +31,14 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn new(config: &ServerConfig, db: Database, draining: Draining) -> Self {
+    pub(crate) fn new(
+        config: &ServerConfig,
+        db: Database,
+        draining: Draining,
+        limiter: Option<Arc<crate::rate_limit::Limiter>>,
+    ) -> Self {
         Self {
+            limiter,
             metrics: Metrics::new(Arc::clone(db.writer().status())),
             db,
             draining,

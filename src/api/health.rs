@@ -94,7 +94,7 @@ mod tests {
         let draining = Draining::default();
         draining.start();
         let db = Database::open(&config.database, None);
-        let state = web::Data::new(AppState::new(&config, db, draining));
+        let state = web::Data::new(AppState::new(&config, db, draining, None));
         let app = test::init_service(
             App::new()
                 .app_data(state.clone())

@@ -26,6 +26,7 @@ mod openapi;
 mod paging;
 mod process;
 mod randomizes;
+mod rate_limit;
 mod retention;
 mod roles;
 mod shutdown;

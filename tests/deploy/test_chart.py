@@ -423,6 +423,16 @@ class ProductionKnobs(unittest.TestCase):
         self.assertEqual(by_kind(pg_template("--set", "replicaCount=3", "--set", "pdb.enabled=false"),
                                  "PodDisruptionBudget"), [])
 
+    def test_rate_limit_is_off_unless_set_and_checked(self):
+        def config(*values):
+            return one(template(*values)[1], "ConfigMap")["data"]
+
+        self.assertEqual(config()["RATE_LIMIT"], "")
+        self.assertEqual(config("--set", "config.rateLimit=200/s")["RATE_LIMIT"], "200/s")
+        self.assertEqual(config()["REQUEST_TIMEOUT"], "10s")
+        bad = helm("template", "r", str(CHART), "--set", "config.rateLimit=lots", check=False)
+        self.assertNotEqual(bad.returncode, 0, "the schema refuses what RATE_LIMIT would")
+
     def test_replicas_spread_over_nodes_and_zones(self):
         self.assertNotIn("topologySpreadConstraints", server(template()[1]), "SQLite: one pod")
         spread = server(pg_template("--set", "replicaCount=2"))["topologySpreadConstraints"]
