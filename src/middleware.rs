@@ -24,6 +24,10 @@ use crate::state::AppState;
 /// How much of a path one log line keeps: the audit keeps more, the log must not grow
 /// by what any client chooses to send.
 const MAX_LOGGED_PATH: usize = 256;
+/// Longest request target (path and query) served: 414 beyond.
+const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes (names and values) served: 431 beyond.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 pub(crate) async fn pipeline(
     mut req: ServiceRequest,
@@ -74,7 +78,7 @@ pub(crate) async fn pipeline(
     let payload = req.take_payload();
     req.set_payload(body_deadline::bounded(payload, deadline, timed_out.clone()));
 
-    let response = match refusal(req.headers()) {
+    let response = match refusal(req.uri(), req.headers()) {
         Some(error) => req.into_response(error.to_response(Some(&id))),
         None => request_id::scope(id.clone(), next.call(req))
             .instrument(span.clone())
@@ -133,7 +137,25 @@ pub(crate) async fn pipeline(
 /// Requests whose meaning is ambiguous are refused before any handler reads them
 /// (SPEC §14): which of two credentials counts, or a body in an encoding this server
 /// does not decode (taking it as plain bytes would store what the client did not mean).
-fn refusal(headers: &HeaderMap) -> Option<ApiError> {
+fn refusal(uri: &actix_web::http::Uri, headers: &HeaderMap) -> Option<ApiError> {
+    // Below the HTTP layer's own limits (which answer bare, unaudited): here the answer
+    // is the contract's and the history says it happened.
+    if uri.path_and_query().map_or(0, |pq| pq.as_str().len()) > MAX_URI_BYTES {
+        return Some(ApiError::Client {
+            status: actix_web::http::StatusCode::URI_TOO_LONG,
+            detail: format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+        });
+    }
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Some(ApiError::Client {
+            status: actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            detail: format!("the request headers are larger than {MAX_HEADER_BYTES} bytes"),
+        });
+    }
     if headers.get_all(AUTHORIZATION).nth(1).is_some() {
         return Some(ApiError::BadRequest(
             "send one Authorization header, not several".into(),

@@ -21,9 +21,19 @@ pub enum LogFormat {
     Pretty,
 }
 
+const DISPATCHER_OFF: &str = "actix_http::h1::dispatcher=off";
+
 pub(crate) fn init(args: &TelemetryArgs) -> Result<(), ConfigError> {
-    let filter = EnvFilter::try_new(&args.log_level)
+    let mut filter = EnvFilter::try_new(&args.log_level)
         .map_err(|e| ConfigError::new("LOG_LEVEL", format!("not a level or filter: {e}")))?;
+    if !args.log_level.contains("actix_http") {
+        // actix logs every malformed request it refuses (a bare 400 / 431) at ERROR: any
+        // client could write ERROR lines at will. `LOG_LEVEL=…,actix_http=error` brings
+        // them back.
+        filter = filter.add_directive(DISPATCHER_OFF.parse().map_err(|e| {
+            ConfigError::new("LOG_LEVEL", format!("internal filter directive: {e}"))
+        })?);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stdout);
