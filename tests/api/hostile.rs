@@ -280,3 +280,63 @@ async fn a_junk_flood_costs_bounded_storage_per_request(backend: Backend) {
         assert!(entry.user_agent.as_deref().map_or(0, |u| u.chars().count()) <= 513);
     }
 }
+
+/// The real binary's log: a token in the query and a junk flood leave no token, a
+/// bounded line per request, and no ERROR line however malformed the request.
+#[tokio::test]
+async fn the_log_holds_no_token_and_a_bounded_line_per_junk_request() {
+    let db = crate::helpers::TestDb::new(Backend::Sqlite);
+    db.migrate();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = crate::process::Process::serve(&db.url, &dir);
+    let port = server.port().await;
+    let client = reqwest::Client::new();
+    let secret = "c2VjcmV0LXRva2VuLW9mLXRoZS12aWN0aW0";
+    let base = format!("http://127.0.0.1:{port}");
+    let refused = client
+        .get(format!(
+            "{base}/api/histories?access_token=eyJ.{secret}.sig"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let junk = format!("{base}/api/{}?q={}", "p".repeat(3000), "x".repeat(3000));
+    for _ in 0..20 {
+        let response = client
+            .get(&junk)
+            .header("user-agent", "u".repeat(1024))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+    }
+    // A request actix refuses before the app: more headers than it parses.
+    let mut raw = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut head = String::from("GET /api/randomizes HTTP/1.1\r\nhost: x\r\n");
+    for n in 0..120 {
+        head.push_str(&format!("x-h{n}: v\r\n"));
+    }
+    head.push_str("\r\n");
+    raw.write_all(head.as_bytes()).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = String::new();
+    let _ = raw.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    server.signal("TERM");
+    let (status, lines) = server.exit().await;
+    assert!(status.success());
+    let requests: Vec<&String> = lines.iter().filter(|l| l.contains("\"request\"")).collect();
+    assert_eq!(requests.len(), 21, "one line per request the app answered");
+    for line in &lines {
+        assert!(!line.contains(secret), "a token reached the log: {line}");
+        assert!(
+            !line.contains("\"ERROR\""),
+            "a client wrote an ERROR line: {line}"
+        );
+    }
+    for line in requests {
+        assert!(line.len() < 1024, "{} bytes: {line}", line.len());
+    }
+}
