@@ -39,23 +39,10 @@ pub(crate) async fn pipeline(
         return Err(ApiError::Internal("application state missing".into()).into());
     };
     let audited = audit::is_audited(req.path());
-    if audited
-        && let Some(limiter) = &state.limiter
-        && let Some(client) =
-            client_ip::resolve(req.peer_addr(), req.headers(), &state.trusted_proxies)
-        && let Err(refused) = limiter.check(client, req.method().as_str(), req.path())
-    {
+    if audited && let Some(error) = rate_limited(&req, &state) {
         // No entry and no log line of its own: the limiter's summary records it.
-        let error = ApiError::RateLimited {
-            retry_after_secs: refused.retry_after.as_secs_f64().ceil().max(1.0) as u64,
-            policy: refused.policy,
-        };
         let mut response = req.into_response(error.to_response(Some(&id)));
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static(request_id::HEADER), value);
-        }
+        set_request_id(&mut response, &id);
         let route = response.request().match_pattern();
         state.metrics.observe(
             response.request().method(),
@@ -109,11 +96,7 @@ pub(crate) async fn pipeline(
         response = ServiceResponse::new(request, failure);
     }
 
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(request_id::HEADER), value);
-    }
+    set_request_id(&mut response, &id);
     let request = response.request();
     let route = request.match_pattern();
     span.in_scope(|| {
@@ -132,6 +115,27 @@ pub(crate) async fn pipeline(
         .metrics
         .observe(&method, route, response.status(), started.elapsed());
     Ok(response)
+}
+
+fn set_request_id(response: &mut ServiceResponse<BoxBody>, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(request_id::HEADER), value);
+    }
+}
+
+/// `RATE_LIMIT`: the refusal for a client over its share, if it is.
+fn rate_limited(req: &ServiceRequest, state: &AppState) -> Option<ApiError> {
+    let limiter = state.limiter.as_ref()?;
+    let client = client_ip::resolve(req.peer_addr(), req.headers(), &state.trusted_proxies)?;
+    let refused = limiter
+        .check(client, req.method().as_str(), req.path())
+        .err()?;
+    Some(ApiError::RateLimited {
+        retry_after_secs: refused.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        policy: refused.policy,
+    })
 }
 
 /// Requests whose meaning is ambiguous are refused before any handler reads them
