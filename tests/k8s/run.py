@@ -144,6 +144,7 @@ class Poster:
     threads: int = 4
     acknowledged: dict = field(default_factory=dict)   # id -> word
     failed: int = 0
+    unanswered: int = 0   # of `failed`: the connection closed before any response
     errors: list = field(default_factory=list)
     given_up: int = 0
 
@@ -174,6 +175,7 @@ class Poster:
                     outcome = type(error).__name__
                 with self.lock:
                     self.failed += 1
+                    self.unanswered += outcome in CONNECTION_FAILURES
                     if len(self.errors) < 10:
                         self.errors.append(outcome)
                 if time.monotonic() > deadline:
@@ -227,6 +229,48 @@ def servers_ready(namespace, replicas):
     wait_until(ready, 240, f"{replicas} ready server pods")
 
 
+class InitGlitchWatch:
+    """Watches the server pods for the lab's one known fault: its node agent reports a
+    pod Ready while an init container runs, before the server has started (a real
+    kubelet never does), so the relay sends it connections nobody accepts. Connection
+    failures are excused only in a step where this was seen; HTTP errors never are."""
+
+    def __init__(self, namespace):
+        self.seen = threading.Event()
+        self.proc = None
+        if not LAB:
+            return
+        self.proc = subprocess.Popen(
+            [LAB, "kubectl", "-n", namespace, "get", "pods", "--watch", "-o", "json",
+             "-l", "app.kubernetes.io/component=server"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        decoder, buffer = json.JSONDecoder(), ""
+        for line in self.proc.stdout:
+            buffer += line
+            try:
+                pod, end = decoder.raw_decode(buffer.lstrip())
+            except ValueError:
+                continue
+            buffer = buffer.lstrip()[end:]
+            status = pod.get("status", {})
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in status.get("conditions", []))
+            running = [c for c in status.get("containerStatuses", []) if c.get("ready")]
+            if ready and len(running) < len(pod["spec"]["containers"]):
+                self.seen.set()
+
+    def close(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+CONNECTION_FAILURES = ("RemoteDisconnected", "ConnectionRefusedError", "ConnectionResetError")
+
+
 def rollout(namespace, deployment):
     kubectl("-n", namespace, "rollout", "status", f"deployment/{deployment}", "--timeout", TIMEOUT)
 
@@ -241,6 +285,7 @@ class Scenario:
     setup: object = None
     check: object = None
     timings: dict = field(default_factory=dict)
+    excused: int = 0   # connections the lab's init-container Ready glitch refused
 
     def timed(self, step, fn, *args):
         began = time.monotonic()
@@ -253,11 +298,18 @@ def under_load(scenario, port, step, action):
     """Runs `action` with POSTs flowing before, during and after it."""
     poster = Poster(port, f"{scenario.namespace.replace('-', '')}{step.replace(' ', '')}")
     wait_until(lambda: len(poster.acknowledged) >= 20, 60, "the first POSTs to succeed")
-    scenario.timed(step, action)
-    settled = len(poster.acknowledged)
-    wait_until(lambda: len(poster.acknowledged) >= settled + 20, 120, f"POSTs to flow after {step}")
+    glitch = InitGlitchWatch(scenario.namespace)
+    try:
+        scenario.timed(step, action)
+        settled = len(poster.acknowledged)
+        wait_until(lambda: len(poster.acknowledged) >= settled + 20, 120, f"POSTs to flow after {step}")
+    finally:
+        glitch.close()
     poster.stop()
     check_records(port, poster)
+    if glitch.seen.is_set() and poster.unanswered:
+        scenario.excused += poster.unanswered
+        poster.failed -= poster.unanswered
     if scenario.postgres and poster.failed:
         raise Failure(f"{step}: {poster.failed} POST attempts failed behind {scenario.replicas} "
                       f"replicas ({', '.join(poster.errors)})")
@@ -313,7 +365,9 @@ def run_scenario(scenario):
     kubectl("delete", "namespace", ns, "--wait=true", "--timeout", TIMEOUT)
     posts = len(upgraded.acknowledged) + len(deleted.acknowledged)
     failed = upgraded.failed + deleted.failed
-    return f"{posts} POSTs acknowledged, {failed} attempts retried, all records intact"
+    excused = (f", {scenario.excused} connections refused by a pod the lab marked Ready "
+               "while its init container ran" if scenario.excused else "")
+    return f"{posts} POSTs acknowledged, {failed} attempts retried{excused}, all records intact"
 
 
 # ---- scenarios ----
@@ -423,7 +477,7 @@ def main():
     chosen = [s for s in SCENARIOS if not args.only or any(o in s.namespace for o in args.only)]
     if LAB:
         run(LAB, "up")
-    failures = 0
+    failures = []
     began = time.monotonic()
     try:
         for scenario in chosen:
@@ -434,18 +488,22 @@ def main():
                     summary = run_scenario(scenario)
                     verdict = "ok  "
                 except Failure as failure:
-                    failures += 1
                     summary = str(failure)
                     verdict = "FAIL"
             steps = " · ".join(f"{k} {v:.1f}s" for k, v in scenario.timings.items())
-            print(f"k8s {verdict} {scenario.name}: {summary} ({steps}; {time.monotonic() - start:.0f} s)",
-                  flush=True)
+            line = f"k8s {verdict} {scenario.name}: {summary} ({steps}; {time.monotonic() - start:.0f} s)"
+            print(line, flush=True)
+            if verdict == "FAIL":
+                failures.append(line)
     finally:
         if failures and LAB:
             print(run(LAB, "logs", "60", check=False).stdout, file=sys.stderr)
         if LAB:
             run(LAB, "down", check=False)
-    print(f"k8s: {len(chosen) - failures} of {len(chosen)} scenarios passed in "
+    # Again after the logs, so that the end of a long CI log says what failed.
+    for line in failures:
+        print(line, flush=True)
+    print(f"k8s: {len(chosen) - len(failures)} of {len(chosen)} scenarios passed in "
           f"{time.monotonic() - began:.0f} s", flush=True)
     sys.exit(1 if failures else 0)
 
