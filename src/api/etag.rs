@@ -8,7 +8,7 @@ use actix_web::http::header::{HeaderMap, HeaderName, IF_MATCH, IF_NONE_MATCH};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::{ObjectBuilder, Required, Type};
 
-use crate::db::randomizes::{Precondition, Record};
+use crate::db::randomizes::{Held, Precondition, Record};
 
 pub(crate) fn of(record: &Record) -> String {
     format!("\"{}-{}\"", record.id, record.version)
@@ -73,11 +73,22 @@ pub(crate) fn if_match(req: &HttpRequest, id: i64) -> Precondition {
 
 /// True when `If-None-Match` matches `current` (weak comparison), i.e. answer 304. A
 /// value that is not a list of entity tags matches nothing: the full answer follows.
-pub(crate) fn none_match_hits(req: &HttpRequest, current: &str) -> bool {
-    tags(req.headers(), IF_NONE_MATCH).is_some_and(|tags| {
+/// `If-None-Match` for record `id`, as the lookup checks it: a tag naming another
+/// record, or not parsing as one, names no version the client holds.
+pub(crate) fn held(req: &HttpRequest, id: i64) -> Held {
+    let Some(tags) = tags(req.headers(), IF_NONE_MATCH) else {
+        return Held::Nothing;
+    };
+    if tags.iter().any(|t| t == "*") {
+        return Held::Any;
+    }
+    Held::Versions(
         tags.iter()
-            .any(|t| t == "*" || t.trim_start_matches("W/") == current)
-    })
+            .filter_map(|t| parse(t.trim_start_matches("W/")))
+            .filter(|(tag_id, _)| *tag_id == id)
+            .map(|(_, version)| version)
+            .collect(),
+    )
 }
 
 /// The entity tags of every `name` header; `None` when absent. A value that does not
@@ -179,14 +190,18 @@ mod tests {
 
     #[test]
     fn if_none_match_is_weak() {
-        let req = TestRequest::default()
-            .insert_header((IF_NONE_MATCH, "W/\"1-2\""))
-            .to_http_request();
-        assert!(none_match_hits(&req, "\"1-2\""));
-        assert!(!none_match_hits(&req, "\"1-3\""));
-        let garbage = TestRequest::default()
-            .insert_header((IF_NONE_MATCH, "0"))
-            .to_http_request();
-        assert!(!none_match_hits(&garbage, "\"1-2\""), "matches nothing");
+        let req = |v: &str| {
+            TestRequest::default()
+                .insert_header((IF_NONE_MATCH, v))
+                .to_http_request()
+        };
+        assert_eq!(held(&req("W/\"1-2\""), 1), Held::Versions(vec![2]));
+        assert_eq!(held(&req("\"2-5\", \"1-3\""), 1), Held::Versions(vec![3]));
+        assert_eq!(held(&req("*"), 1), Held::Any);
+        assert_eq!(held(&req("0"), 1), Held::Versions(vec![]), "names nothing");
+        assert_eq!(
+            held(&TestRequest::default().to_http_request(), 1),
+            Held::Nothing
+        );
     }
 }

@@ -15,8 +15,8 @@ use super::query;
 use super::timestamp::rfc3339;
 use crate::audit::AuditTicket;
 use crate::db::page::Order;
-use crate::db::randomizes::{self as store, NewRecord, Record};
-use crate::db::{self, Job};
+use crate::db::randomizes::{self as store, Freshness, NewRecord, Record};
+use crate::db::{self, Done, Job, StoreError};
 use crate::error::{ApiError, FieldErrors};
 use crate::jumble::jumble;
 use crate::state::AppState;
@@ -173,14 +173,29 @@ pub(crate) async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<RecordId>(&req)?;
     audit.set_resource(id);
-    let record = state.db.read(move |conn| store::find(conn, id)).await?;
-    let tag = etag::of(&record);
-    if etag::none_match_hits(&req, &tag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, tag))
-            .finish());
+    let held = etag::held(&req, id);
+    // Read in the writer's batch, where the entry commits with it: one hand-off and
+    // one statement for every lookup waiting, as for a write. The entry's status is
+    // the writer's `held.judge`, which decides this answer too.
+    let done = audit
+        .write(state.db.writer(), StatusCode::OK, |entry| Job::Find {
+            id,
+            held: held.clone(),
+            entry,
+        })
+        .await?;
+    let Done::Found(found) = done else {
+        return Err(ApiError::Internal(format!(
+            "the writer answered {done:?} to a lookup"
+        )));
+    };
+    match (held.judge(found.as_ref()), found) {
+        (Freshness::Current, Some(record)) => Ok(with_etag(HttpResponse::Ok(), record)),
+        (Freshness::Unchanged, Some(record)) => Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag::of(&record)))
+            .finish()),
+        _ => Err(StoreError::NotFound.into()),
     }
-    Ok(with_etag(HttpResponse::Ok(), record))
 }
 
 #[utoipa::path(
@@ -201,6 +216,7 @@ pub(crate) async fn get(
 pub(crate) async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
+    audit: AuditTicket,
 ) -> Result<HttpResponse, ApiError> {
     let (paging, filter, pairs) = query::parse::<PageParams, RecordFilter>(&req)?;
     let mut errors = FieldErrors::new();
@@ -212,10 +228,30 @@ pub(crate) async fn list(
     let key = cursor::key(&state).await?;
     let listing = Listing::new(&req, &pairs, key, List::Records, Order::NewestFirst, paging);
     let window = listing.window()?;
-    let page = state
-        .db
-        .read(move |conn| store::list(conn, needle.as_deref(), &window))
-        .await?;
+    let page = if needle.is_none() && db::page_is_bounded(&window) {
+        // The newest page, and every cursor step: read in the writer's batch, with the
+        // entry, like a lookup. A filter's cost depends on the data: those stay on the
+        // pool, where they cannot hold a write up.
+        match audit
+            .write(state.db.writer(), StatusCode::OK, |entry| Job::List {
+                window,
+                entry,
+            })
+            .await?
+        {
+            Done::Listed(page) => page,
+            other => {
+                return Err(ApiError::Internal(format!(
+                    "the writer answered {other:?} to a list"
+                )));
+            }
+        }
+    } else {
+        state
+            .db
+            .read(move |conn| store::list(conn, needle.as_deref(), &window))
+            .await?
+    };
     let last_id = page.rows.last().map(|r| r.id);
     listing.respond(&window, &page.map(RecordView::from), last_id)
 }

@@ -52,11 +52,13 @@ const MAX_ATTEMPTS: usize = 4;
 
 /// An audit entry to insert. `of_record` is the position, in the batch's records, of
 /// the record whose creation the entry describes: its `resource_id` becomes that
-/// record's id.
+/// record's id. `status`, when set, replaces the entry's: what a lookup in the batch
+/// found decides it.
 #[derive(Debug, Clone, Copy)]
 pub struct Audit<'a> {
     pub entry: &'a NewEntry,
     pub of_record: Option<usize>,
+    pub status: Option<i32>,
 }
 
 /// A response to store under an idempotency key (SPEC §13), with the write it describes.
@@ -153,12 +155,17 @@ fn settled<'a>(
                 .of_record
                 .and_then(|i| ids.get(i).copied())
                 .or(audit.entry.resource_id);
-            if created == audit.entry.created && resource_id == audit.entry.resource_id {
+            let status = audit.status.unwrap_or(audit.entry.status);
+            if created == audit.entry.created
+                && resource_id == audit.entry.resource_id
+                && status == audit.entry.status
+            {
                 Cow::Borrowed(audit.entry)
             } else {
                 Cow::Owned(NewEntry {
                     created,
                     resource_id,
+                    status,
                     ..audit.entry.clone()
                 })
             }

@@ -116,7 +116,7 @@ pub struct Filter {
 type Backend = <DbConnection as Connection>::Backend;
 
 pub(crate) fn find(conn: &mut DbConnection, entry_id: i64) -> Result<Entry, StoreError> {
-    // No `.first()`: see `randomizes::find`.
+    // No `.first()`: see `randomizes::find_many`.
     Ok(histories::table.find(entry_id).get_result(conn)?)
 }
 

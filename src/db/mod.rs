@@ -36,4 +36,4 @@ pub use ledger::Ledger;
 pub use status::{Refused, WriterStatus};
 pub use url::DatabaseUrl;
 pub use values::now;
-pub(crate) use writer::{Done, Job, Writer};
+pub(crate) use writer::{Done, Job, Writer, page_is_bounded};

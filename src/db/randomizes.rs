@@ -104,16 +104,61 @@ pub(crate) enum Precondition {
     VersionIn(Vec<i32>),
 }
 
+/// `If-None-Match` reduced to what a lookup checks: which versions of the record the
+/// client already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// No `If-None-Match`: the record is always sent.
+    Nothing,
+    /// `If-None-Match: *`: any current version is one the client holds.
+    Any,
+    /// The client holds these versions (possibly none of this record).
+    Versions(Vec<i32>),
+}
+
+/// What a lookup found, given what the client holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    Missing,
+    /// The client's copy is current (304).
+    Unchanged,
+    Current,
+}
+
+impl Held {
+    pub(crate) fn judge(&self, found: Option<&Record>) -> Freshness {
+        match (found, self) {
+            (None, _) => Freshness::Missing,
+            (Some(_), Self::Any) => Freshness::Unchanged,
+            (Some(record), Self::Versions(held)) if held.contains(&record.version) => {
+                Freshness::Unchanged
+            }
+            (Some(_), _) => Freshness::Current,
+        }
+    }
+}
+
+impl Freshness {
+    /// The status `GET /api/randomizes/{id}` answers, and its audit entry records.
+    pub(crate) fn status(self) -> u16 {
+        match self {
+            Self::Missing => 404,
+            Self::Unchanged => 304,
+            Self::Current => 200,
+        }
+    }
+}
+
 type Backend = <DbConnection as Connection>::Backend;
 
-pub(crate) fn find(conn: &mut DbConnection, record_id: i64) -> Result<Record, StoreError> {
-    // Not `.first()`: its bound `LIMIT ?` makes SQLite re-prepare the statement on every
-    // execution (the planner reads LIMIT's value, so a new binding expires the plan).
-    // A primary-key lookup needs no LIMIT.
+/// The records with these ids that exist, in no particular order: every lookup a
+/// writer batch holds, in one statement. (No `LIMIT`: a bound one makes SQLite
+/// re-prepare the statement on every execution, as the planner reads its value.)
+pub(crate) fn find_many(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<Record>, StoreError> {
     Ok(randomizes::table
-        .find(record_id)
+        .filter(randomizes::id.eq_any(ids))
         .select(COLUMNS)
-        .get_result(conn)?)
+        .load(conn)?)
 }
 
 /// Whether a folded needle is long enough (three characters) for the trigram index.

@@ -94,6 +94,7 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
     let audit = randomize::db::batch::Audit {
         entry: &entry,
         of_record: Some(0),
+        status: None,
     };
     let mut ledger = randomize::db::Ledger::default();
     let created =

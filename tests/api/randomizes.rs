@@ -16,7 +16,63 @@ both_backends!(
     delete_answers_204_then_404,
     delete_with_stale_if_match_is_412,
     one_create_at_a_time_takes_consecutive_ids,
+    concurrent_lookups_each_record_the_status_they_answer,
 );
+
+/// Lookups are read in the writer's batches: many at once (found, unchanged, missing,
+/// for one record or several) share batches, and each answer's entry, found by its
+/// request id, records the status that answer has and the record it read.
+async fn concurrent_lookups_each_record_the_status_they_answer(backend: Backend) {
+    let app = std::sync::Arc::new(spawn_app(backend).await);
+    let mut tags = Vec::new();
+    for word in ["one", "two", "three"] {
+        let response = app.post_json(&json!({ "word": word })).await;
+        let tag = header(&response, "etag").unwrap();
+        let id = response.json::<Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        tags.push((id, tag));
+    }
+    let mut asking = tokio::task::JoinSet::new();
+    for n in 0..48 {
+        let (id, tag) = tags[n % tags.len()].clone();
+        let app = app.clone();
+        asking.spawn(async move {
+            let (path, held) = match n % 4 {
+                0 => (format!("/api/randomizes/{id}"), None),
+                1 => (format!("/api/randomizes/{id}"), Some(tag)),
+                2 => (format!("/api/randomizes/{}", id + 1000), None),
+                _ => (
+                    format!("/api/randomizes/{id}"),
+                    Some(format!("\"{id}-99\"")),
+                ),
+            };
+            let mut request = app.client.get(app.url(&path));
+            if let Some(held) = held {
+                request = request.header("if-none-match", held);
+            }
+            let response = request.send().await.unwrap();
+            let expected: u16 = [200, 304, 404, 200][n % 4];
+            assert_eq!(response.status(), expected, "{path}");
+            let request_id = header(&response, "x-request-id").unwrap();
+            (request_id, expected, path)
+        });
+    }
+    let answered = asking.join_all().await;
+
+    let entries = app.db.histories();
+    for (request_id, status, path) in answered {
+        let found: Vec<_> = entries
+            .iter()
+            .filter(|e| e.request_id == request_id)
+            .collect();
+        assert_eq!(found.len(), 1, "one entry for {request_id}");
+        assert_eq!(i32::from(status), found[0].status, "{path}");
+        assert_eq!(Some(&found[0].path), Some(&path));
+        let id: i64 = path.rsplit('/').next().unwrap().parse().unwrap();
+        assert_eq!(found[0].resource_id, Some(id), "{path}");
+    }
+}
 
 /// Ids drawn ahead for busy batches (PostgreSQL) must not leave gaps behind a trickle of
 /// requests: each one-at-a-time create takes the next id.

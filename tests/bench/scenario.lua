@@ -1,12 +1,12 @@
 -- wrk script for the benchmark (tests/bench/bench.py). SCENARIO selects the request:
 --   post   POST /api/randomizes with a distinct word per request
 --   post-key  the same, each with a fresh Idempotency-Key (SPEC §13)
---   get    GET /api/randomizes/{id} over ids 1..RECORDS
+--   get    GET /api/randomizes/{id} over the stored ids listed in IDS_FILE
 --   list   GET /api/randomizes?page=1
 --   health GET /healthz
 -- `done` prints one JSON line the driver parses.
 local scenario = os.getenv("SCENARIO") or "health"
-local records = tonumber(os.getenv("RECORDS") or "1")
+local ids = {}
 local counter = 0
 local threads = {}
 local started = os.time()
@@ -21,6 +21,15 @@ end
 
 function init(args)
   math.randomseed(os.time() + thread_id)
+  local path = os.getenv("IDS_FILE")
+  if path then
+    for line in io.lines(path) do
+      table.insert(ids, line)
+    end
+  end
+  if #ids == 0 then
+    ids = {"1"}
+  end
 end
 
 function request()
@@ -34,7 +43,7 @@ function request()
     return wrk.format("POST", "/api/randomizes",
       {["Content-Type"] = "application/json", ["Idempotency-Key"] = key}, body)
   elseif scenario == "get" then
-    return wrk.format("GET", "/api/randomizes/" .. math.random(1, records))
+    return wrk.format("GET", "/api/randomizes/" .. ids[math.random(1, #ids)])
   elseif scenario == "list" then
     return wrk.format("GET", "/api/randomizes?page=1")
   end

@@ -4,6 +4,7 @@
 use diesel::connection::SimpleConnection;
 
 use super::job::{Done, Outcome, Queued, fail_all};
+use super::reads::Reads;
 use super::session::{Arrival, Plan, Session};
 use crate::db::batch::{self, Audit, Keyed};
 use crate::db::connection::DbConnection;
@@ -20,7 +21,7 @@ pub(super) fn store(
     batch: &mut Vec<Queued>,
     arrival: Arrival,
 ) -> Result<(), StoreError> {
-    let plan = session.plan(arrival, batch.iter().all(|q| q.job.is_insert_only()));
+    let plan = session.plan(arrival, batch.iter().all(|q| q.job.needs_no_transaction()));
     let status = session.status();
     session.ledger().arrived(arrival == Arrival::Busy);
     let (conn, ledger) = match session.ready(plan) {
@@ -113,9 +114,10 @@ fn write(
     ledger: &mut Ledger,
     locked: bool,
 ) -> Result<Vec<Outcome>, StoreError> {
+    let reads = Reads::read(conn, batch)?;
     let mut applied: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
     for queued in batch {
-        let outcome = queued.job.apply(conn, ledger);
+        let outcome = queued.job.apply(conn, ledger, &reads);
         if let Some(Err(error)) = &outcome
             && error.aborts_transaction()
         {
@@ -129,7 +131,7 @@ fn write(
         .iter()
         .zip(&applied)
         .filter(|(_, outcome)| !matches!(outcome, Some(Err(_))))
-        .filter_map(|(queued, _)| {
+        .filter_map(|(queued, outcome)| {
             // Records are numbered in batch order, as `records` lists them.
             let of_record = queued.job.new_record().map(|_| {
                 created += 1;
@@ -138,6 +140,7 @@ fn write(
             Some(Audit {
                 entry: queued.job.entry()?,
                 of_record,
+                status: Reads::status(&queued.job, outcome.as_ref()),
             })
         })
         .collect();

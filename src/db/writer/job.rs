@@ -5,6 +5,7 @@
 use chrono::NaiveDateTime;
 use tokio::sync::oneshot;
 
+use super::reads::Reads;
 use crate::chain::{Checkpoint, Kind};
 use crate::db::chain;
 use crate::db::connection::DbConnection;
@@ -13,7 +14,8 @@ use crate::db::heartbeat;
 use crate::db::histories::NewEntry;
 use crate::db::idempotency::{self, KeyClaim};
 use crate::db::ledger::Ledger;
-use crate::db::randomizes::{self, NewRecord, Precondition, Record};
+use crate::db::page::{Page, Window};
+use crate::db::randomizes::{self, Held, NewRecord, Precondition, Record};
 use crate::db::retention::{self, Removed};
 use crate::db::status::WriterStatus;
 use crate::db::values::now;
@@ -47,6 +49,18 @@ pub(crate) enum Job {
     ExpireKeys { before: NaiveDateTime, limit: i64 },
     /// Only the audit entry: every request that changed nothing.
     Append { entry: NewEntry },
+    /// Reads record `id` and records the entry of the request that asked, with the
+    /// status what was found decides (`Held::judge`). Every lookup of a batch is one
+    /// statement, and each costs the request one hand-off, as a write does.
+    Find {
+        id: i64,
+        held: Held,
+        entry: NewEntry,
+    },
+    /// Reads one page of the unfiltered record list, and records the entry (200). Only
+    /// for windows whose cost does not grow with the table (`reads::page_is_bounded`): a
+    /// read here holds up every write. Equal windows in one batch are read once.
+    List { window: Window, entry: NewEntry },
     /// One step of a purge: up to `limit` of the oldest entries created before
     /// `cut`, at or after `from`. Its run appends one `PURGE` entry of its own at the end (`retention`).
     Purge {
@@ -66,6 +80,10 @@ pub(crate) enum Job {
 pub(crate) enum Done {
     Created(Record),
     Updated(Record),
+    /// What a lookup found.
+    Found(Option<Record>),
+    /// The page a list read.
+    Listed(Page<Record>),
     Deleted,
     Appended,
     Probed,
@@ -96,7 +114,9 @@ impl Job {
             Self::Create { entry, .. }
             | Self::Update { entry, .. }
             | Self::Delete { entry, .. }
-            | Self::Append { entry } => Some(entry),
+            | Self::Append { entry }
+            | Self::Find { entry, .. }
+            | Self::List { entry, .. } => Some(entry),
             Self::Probe | Self::Purge { .. } | Self::Checkpoint(_) | Self::ExpireKeys { .. } => {
                 None
             }
@@ -121,15 +141,27 @@ impl Job {
         }
     }
 
-    /// Only rows to insert, which the batch writes together with every other job's.
-    pub(super) fn is_insert_only(&self) -> bool {
-        matches!(self, Self::Create { .. } | Self::Append { .. })
+    /// Only rows to insert, which the batch writes together with every other job's,
+    /// and lookups, read before them: nothing that needs a transaction around it.
+    pub(super) fn needs_no_transaction(&self) -> bool {
+        matches!(
+            self,
+            Self::Create { .. } | Self::Append { .. } | Self::Find { .. } | Self::List { .. }
+        )
     }
 
-    /// Runs the statements of a job that is not insert-only, on the open transaction.
-    /// Its entry is to be written only if this succeeds. `None` for insert-only jobs.
-    pub(super) fn apply(&self, conn: &mut DbConnection, ledger: &mut Ledger) -> Option<Outcome> {
+    /// Runs the statements of a job that is not insert-only, on the open transaction
+    /// (a read takes what the batch's reads found). Its entry is to be written only if
+    /// this succeeds. `None` for insert-only jobs.
+    pub(super) fn apply(
+        &self,
+        conn: &mut DbConnection,
+        ledger: &mut Ledger,
+        reads: &Reads,
+    ) -> Option<Outcome> {
         match self {
+            Self::Find { id, .. } => Some(Ok(Done::Found(reads.record(*id)))),
+            Self::List { window, .. } => Some(reads.page(window).map(Done::Listed)),
             Self::Update {
                 id,
                 precondition,

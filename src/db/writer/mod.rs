@@ -9,11 +9,13 @@
 //!
 //! - `job`: what can be asked of the writer, as data, and what it answers;
 //! - `session`: the writer's connection and what is known about it;
+//! - `reads`: what a batch's reads (lookups, list pages) found, read before its rows;
 //! - `commit`: how one batch is stored and committed;
 //! - `replay`: what happens when a batch fails.
 
 mod commit;
 mod job;
+mod reads;
 mod replay;
 mod session;
 
@@ -24,6 +26,7 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 pub(crate) use job::{Done, Job};
+pub(crate) use reads::page_is_bounded;
 
 use super::batch::ENTRY_WIDTH;
 use super::connection::ConnectOptions;

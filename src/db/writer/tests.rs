@@ -8,7 +8,8 @@ use super::commit;
 use super::job::{Done, Job, Outcome, Queued};
 use super::session::{Arrival, Session};
 use crate::db::histories::NewEntry;
-use crate::db::randomizes::{NewRecord, Precondition};
+use crate::db::page::{Order, Start, Window};
+use crate::db::randomizes::{Held, NewRecord, Precondition};
 use crate::db::{
     ConnectOptions, DatabaseUrl, DbConnection, SqliteSynchronous, migrations, now, schema,
 };
@@ -167,6 +168,93 @@ fn a_failing_job_fails_alone_and_writes_no_audit_entry() {
     ));
     assert!(matches!(outcomes[4], Ok(Done::Appended)));
     assert_eq!(audited(&mut conn), ["create-kept-ptek", "fine"]);
+}
+
+/// Reads in a batch that also holds a failing job: the batch is replayed job by job,
+/// and each lookup still answers what it found, its entry recording the status that
+/// decides (200, 304 for a version the client holds, 404), exactly once; each list
+/// gets its own window's page.
+#[test]
+fn reads_answer_with_their_status_even_when_their_batch_is_replayed() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (options, mut conn) = sqlite(&dir);
+    conn.batch_execute(
+        "INSERT INTO randomizes (original, original_folded, jumbled, version, created, updated)
+             VALUES ('old', 'old', 'dlo', 3, '2026-01-01 00:00:00', '2026-01-01 00:00:00');
+         CREATE TRIGGER refuse BEFORE UPDATE ON randomizes WHEN OLD.id = 1
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let find = |id, held, name: &str| Job::Find {
+        id,
+        held,
+        entry: entry(name),
+    };
+    let list = |start, name: &str| Job::List {
+        window: Window {
+            order: Order::NewestFirst,
+            start,
+            size: 20,
+        },
+        // A list's entry keeps the status its handler gave it.
+        entry: NewEntry {
+            status: 200,
+            ..entry(name)
+        },
+    };
+    let jobs = vec![
+        find(1, Held::Nothing, "a-current"),
+        find(1, Held::Versions(vec![2, 3]), "b-unchanged"),
+        Job::Update {
+            id: 1,
+            precondition: Precondition::None,
+            change: NewRecord::new("new".into(), "wen".into(), now()),
+            entry: entry("c-broken"),
+            key: None,
+        },
+        find(99, Held::Any, "d-missing"),
+        find(1, Held::Versions(vec![2]), "e-stale-copy"),
+        list(Start::Offset(0), "f-list"),
+        list(Start::After(1), "g-list-after"),
+        list(Start::Offset(0), "h-list-again"),
+    ];
+
+    let outcomes = store(options, jobs, Arrival::AfterIdle);
+
+    let original = |outcome: &Outcome| match outcome {
+        Ok(Done::Found(found)) => found.as_ref().map(|r| r.original.clone()),
+        other => panic!("expected a lookup's answer, got {other:?}"),
+    };
+    assert_eq!(original(&outcomes[0]).as_deref(), Some("old"));
+    assert_eq!(original(&outcomes[1]).as_deref(), Some("old"));
+    assert!(matches!(outcomes[2], Err(crate::db::StoreError::Query(_))));
+    assert_eq!(original(&outcomes[3]), None);
+    assert_eq!(original(&outcomes[4]).as_deref(), Some("old"));
+    let listed = |outcome: &Outcome| match outcome {
+        Ok(Done::Listed(page)) => page.rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        other => panic!("expected a page, got {other:?}"),
+    };
+    assert_eq!(listed(&outcomes[5]), [1]);
+    assert_eq!(listed(&outcomes[6]), Vec::<i64>::new());
+    assert_eq!(listed(&outcomes[7]), [1]);
+    let statuses: Vec<(String, i32)> = schema::histories::table
+        .select((schema::histories::request_id, schema::histories::status))
+        .order(schema::histories::request_id)
+        .load(&mut conn)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let expected = [
+        ("a-current", 200),
+        ("b-unchanged", 304),
+        ("d-missing", 404),
+        ("e-stale-copy", 200),
+        ("f-list", 200),
+        ("g-list-after", 200),
+        ("h-list-again", 200),
+    ];
+    assert_eq!(
+        statuses,
+        expected.map(|(id, status)| (id.to_owned(), status))
+    );
 }
 
 #[test]
