@@ -120,19 +120,45 @@ pub(crate) fn find(conn: &mut DbConnection, entry_id: i64) -> Result<Entry, Stor
     Ok(histories::table.find(entry_id).get_result(conn)?)
 }
 
+/// How many of the newest entries a `path` page walks by id on SQLite before it asks
+/// the `path` index (`newest_walk`): a bound on the cost of a page either way.
+const NEWEST_WALK: i64 = 4_000;
+
+/// How a `path` prefix is matched.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PathBy {
+    /// One range of the `(path)` index.
+    Index,
+    /// Tested on each row read (SQLite's unary `+` keeps the planner off the index).
+    Row,
+}
+
 /// The entries matching `filter`, without order or paging.
 fn matching(filter: &Filter) -> histories::BoxedQuery<'static, Backend> {
+    matching_by(filter, PathBy::Index)
+}
+
+fn matching_by(filter: &Filter, path_by: PathBy) -> histories::BoxedQuery<'static, Backend> {
     use histories::dsl;
     let mut query = histories::table.into_boxed::<Backend>();
     if let Some(method) = &filter.method {
         query = query.filter(dsl::method.eq(method.clone()));
     }
-    if let Some(prefix) = &filter.path_prefix {
-        // A range, not LIKE: one B-tree range on both backends (`path` compares bytes).
-        query = query.filter(dsl::path.ge(prefix.clone()));
-        if let Some(end) = prefix_end(prefix) {
-            query = query.filter(dsl::path.lt(end));
+    match (&filter.path_prefix, path_by) {
+        (Some(prefix), PathBy::Index) => {
+            // A range, not LIKE: one B-tree range on both backends (`path` compares bytes).
+            query = query.filter(dsl::path.ge(prefix.clone()));
+            if let Some(end) = prefix_end(prefix) {
+                query = query.filter(dsl::path.lt(end));
+            }
         }
+        (Some(prefix), PathBy::Row) => {
+            query = query.filter(sql::<Bool>("+path >= ").bind::<Text, _>(prefix.clone()));
+            if let Some(end) = prefix_end(prefix) {
+                query = query.filter(sql::<Bool>("+path < ").bind::<Text, _>(end));
+            }
+        }
+        (None, _) => {}
     }
     if let Some(status) = filter.status {
         query = query.filter(dsl::status.eq(status));
@@ -185,13 +211,51 @@ fn page_query(filter: &Filter, window: &Window) -> histories::BoxedQuery<'static
     query.limit(window.size + 1)
 }
 
+/// On SQLite, the newest page of a `path` prefix looked for among the newest
+/// `NEWEST_WALK` entries only, by id. The `(path)` index yields a prefix's matches in
+/// path order, so a prefix that spans many paths (`/api/randomizes/77` holds 770–779,
+/// 7700–7799, …) costs a sort of all its matches; SQLite keeps that plan even with
+/// statistics (PostgreSQL's planner walks the key by itself). A dense prefix fills its
+/// page within the walk; a sparse one falls back to the index, having read at most
+/// `NEWEST_WALK` rows more.
+fn newest_walk(
+    filter: &Filter,
+    window: &Window,
+) -> Option<histories::BoxedQuery<'static, Backend>> {
+    use histories::dsl;
+    filter.path_prefix.as_ref()?;
+    if window.order != Order::NewestFirst {
+        return None;
+    }
+    let query = matching_by(filter, PathBy::Row);
+    let query = match window.start {
+        Start::After(id) => query
+            .filter(dsl::id.lt(id))
+            .filter(dsl::id.ge(id.saturating_sub(NEWEST_WALK))),
+        Start::Offset(0) => query.filter(
+            sql::<Bool>("id > (SELECT COALESCE(MAX(id), 0) FROM histories) - ")
+                .bind::<BigInt, _>(NEWEST_WALK),
+        ),
+        Start::Offset(_) => return None,
+    };
+    Some(query.order(dsl::id.desc()).limit(window.size + 1))
+}
+
 /// One page of the entries matching `filter`.
 pub(crate) fn list(
     conn: &mut DbConnection,
     filter: &Filter,
     window: &Window,
 ) -> Result<Page<Entry>, StoreError> {
-    let fetched = page_query(filter, window).load(conn)?;
+    let walked = match (&*conn, newest_walk(filter, window)) {
+        (DbConnection::Sqlite(_), Some(walk)) => Some(walk.load::<Entry>(conn)?),
+        _ => None,
+    };
+    let fetched = match walked {
+        // A full page and its lookahead row: the index cannot answer otherwise.
+        Some(walked) if walked.len() as i64 > window.size => walked,
+        _ => page_query(filter, window).load(conn)?,
+    };
     Page::from_fetched(fetched, window).with_total(window, || {
         Ok(CountCapped(matching(filter).select(histories::id)).get_result(conn)?)
     })
@@ -230,4 +294,16 @@ pub fn plan(
     window: &Window,
 ) -> Result<Vec<String>, StoreError> {
     explain(conn, page_query(filter, window))
+}
+
+/// How SQLite plans the walk a `path` page tries first, if it has one.
+#[doc(hidden)]
+pub fn walk_plan(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    window: &Window,
+) -> Result<Option<Vec<String>>, StoreError> {
+    newest_walk(filter, window)
+        .map(|walk| explain(conn, walk))
+        .transpose()
 }

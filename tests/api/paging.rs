@@ -23,7 +23,86 @@ both_backends!(
     ascending_feed_always_links_onwards,
     every_history_filter_is_planned_on_its_index,
     original_substring_is_planned_on_the_trigram_index,
+    path_pages_are_the_same_whether_the_prefix_is_dense_or_sparse,
 );
+
+/// A `path` page finds the same entries whichever way it is read (on SQLite the newest
+/// entries are walked by id first, then the index asked): a prefix dense among the
+/// newest entries, one whose only matches are older than the walk, and a cursor step.
+async fn path_pages_are_the_same_whether_the_prefix_is_dense_or_sparse(backend: Backend) {
+    let app = spawn_app_with_jwt(backend, |_| {}).await;
+    let auth = token(json!({}));
+    let mut conn = app.db.connect();
+    let series = |n: i64| match &conn {
+        DbConnection::Sqlite(_) => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT i FROM n"
+        ),
+        DbConnection::Postgres(_) => format!("SELECT i FROM generate_series(1, {n}) AS s(i)"),
+    };
+    // Oldest: 3 entries of a rare path; then 6,000 others, every third one under
+    // /api/randomizes/7 (…/7, …/70, …/700: many paths, one prefix).
+    let sql = format!(
+        "INSERT INTO histories (request_id, method, path, status, duration_ms, created) \
+         SELECT 'rare-' || i, 'GET', '/api/rare/' || i, 200, 0.1, '2026-01-01 00:00:00' FROM ({}) s; \
+         INSERT INTO histories (request_id, method, path, status, duration_ms, created) \
+         SELECT 'dense-' || i, 'GET', CASE WHEN i % 3 = 0 THEN '/api/randomizes/7' || i ELSE '/api/other' END, \
+                200, 0.1, '2026-01-01 00:00:01' FROM ({}) s;",
+        series(3),
+        series(6_000)
+    );
+    conn.batch_execute(&sql).unwrap();
+    let entries = app.db.histories();
+    let expected = |prefix: &str, before: i64| -> Vec<i64> {
+        let mut ids: Vec<i64> = entries
+            .iter()
+            .filter(|e| e.path.starts_with(prefix) && e.id < before)
+            .map(|e| e.id)
+            .collect();
+        ids.reverse();
+        ids.truncate(5);
+        ids
+    };
+
+    let dense = app
+        .get_histories(
+            "/api/histories?path=/api/randomizes/7&page_size=5",
+            Some(&auth),
+        )
+        .await;
+    let next = next_link(&dense).expect("more match");
+    let dense = ids(&dense.json::<Vec<Value>>().await.unwrap());
+    assert_eq!(dense, expected("/api/randomizes/7", i64::MAX));
+    let step = app.get_histories(&next, Some(&auth)).await;
+    let step = ids(&step.json::<Vec<Value>>().await.unwrap());
+    assert_eq!(step, expected("/api/randomizes/7", dense[4]));
+
+    let sparse = app
+        .get_histories("/api/histories?path=/api/rare/&page_size=5", Some(&auth))
+        .await;
+    let sparse = ids(&sparse.json::<Vec<Value>>().await.unwrap());
+    assert_eq!(sparse, expected("/api/rare/", i64::MAX));
+    assert_eq!(sparse.len(), 3);
+
+    if backend == Backend::Sqlite {
+        let filter = Filter {
+            path_prefix: Some("/api/randomizes/7".into()),
+            ..Filter::default()
+        };
+        for start in [Start::Offset(0), Start::After(5_000)] {
+            let window = Window {
+                order: Order::NewestFirst,
+                start,
+                size: 5,
+            };
+            let walk = histories::walk_plan(&mut conn, &filter, &window)
+                .unwrap()
+                .expect("a path page walks first on SQLite")
+                .join("\n");
+            assert!(walk.contains("INTEGER PRIMARY KEY"), "{walk}");
+            assert!(!walk.contains("histories_path_id_idx"), "{walk}");
+        }
+    }
+}
 
 /// The `next` link's target (path and query), if the response has one.
 pub fn next_link(response: &reqwest::Response) -> Option<String> {

@@ -113,8 +113,11 @@ class Server:
             raise SystemExit(f"server exited {code} on SIGTERM; its log ends:\n{tail}")
 
 
-def wrk(base, scenario, connections, duration, ids_file):
-    env = dict(os.environ, SCENARIO=scenario, IDS_FILE=str(ids_file))
+def wrk(base, scenario, connections, duration, ids):
+    """`ids`: the record ids GET picks from, a file listing them or, when they are dense,
+    their count (1..ids)."""
+    env = dict(os.environ, SCENARIO=scenario,
+               **({"RECORDS": str(ids)} if isinstance(ids, int) else {"IDS_FILE": str(ids)}))
     out = subprocess.run(
         ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{duration}s",
          "--timeout", "5s", "-s", str(HERE / "scenario.lua"), base],

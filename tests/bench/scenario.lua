@@ -1,12 +1,14 @@
 -- wrk script for the benchmark (tests/bench/bench.py). SCENARIO selects the request:
 --   post   POST /api/randomizes with a distinct word per request
 --   post-key  the same, each with a fresh Idempotency-Key (SPEC §13)
---   get    GET /api/randomizes/{id} over the stored ids listed in IDS_FILE
+--   get    GET /api/randomizes/{id} over the stored ids listed in IDS_FILE, or over
+--          1..RECORDS when the ids are dense (a bulk-seeded table)
 --   list   GET /api/randomizes?page=1
 --   health GET /healthz
 -- `done` prints one JSON line the driver parses.
 local scenario = os.getenv("SCENARIO") or "health"
 local ids = {}
+local records = tonumber(os.getenv("RECORDS") or "0")
 local counter = 0
 local threads = {}
 local started = os.time()
@@ -27,7 +29,7 @@ function init(args)
       table.insert(ids, line)
     end
   end
-  if #ids == 0 then
+  if #ids == 0 and records == 0 then
     ids = {"1"}
   end
 end
@@ -43,7 +45,8 @@ function request()
     return wrk.format("POST", "/api/randomizes",
       {["Content-Type"] = "application/json", ["Idempotency-Key"] = key}, body)
   elseif scenario == "get" then
-    return wrk.format("GET", "/api/randomizes/" .. ids[math.random(1, #ids)])
+    local id = records > 0 and math.random(1, records) or ids[math.random(1, #ids)]
+    return wrk.format("GET", "/api/randomizes/" .. id)
   elseif scenario == "list" then
     return wrk.format("GET", "/api/randomizes?page=1")
   end
