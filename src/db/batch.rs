@@ -29,6 +29,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Binary, Bool, Integer, Nullable, Timestamp};
+use diesel::sqlite::Sqlite;
 
 use super::connection::DbConnection;
 use super::error::StoreError;
@@ -37,7 +38,8 @@ use super::idempotency::{KeyClaim, KeyColumns, NewKey};
 use super::ledger::Ledger;
 use super::randomizes::{NewRecord, RETURNED, Record, RecordColumns};
 use super::schema::histories;
-use super::shape::{SqliteStatement, Unnest, WriteShape};
+use super::shape::{Unnest, WriteShape};
+use super::sqlite_rows::{self, SqliteRow};
 use super::values::now;
 use crate::chain::Tip;
 use crate::chain::link::Link;
@@ -107,8 +109,12 @@ pub fn insert(
             let stored = if records.is_empty() {
                 Vec::new()
             } else {
-                let returning = format!(" RETURNING {RETURNED}");
-                let stored = sqlite_insert(records, &returning).load::<Record>(sqlite)?;
+                let (head, returning) =
+                    (sqlite_head::<NewRecord>(), format!(" RETURNING {RETURNED}"));
+                let mut stored = Vec::with_capacity(records.len());
+                for chunk in sqlite_rows::chunks(&head, records, &returning) {
+                    stored.extend(chunk.load::<Record>(sqlite)?);
+                }
                 in_request_order(records, stored)?
             };
             if !entries.is_empty() {
@@ -119,13 +125,25 @@ pub fn insert(
                 let ids: Vec<i64> = stored.iter().map(|r| r.id).collect();
                 let rows = settled(entries, floor, &ids);
                 let links = tip.link(rows.iter().map(|row| row.fields()));
-                sqlite_entries(&rows, &links).execute(sqlite)?;
+                let entry_rows: Vec<EntryRow<'_>> = rows
+                    .iter()
+                    .zip(&links)
+                    .map(|(entry, link)| EntryRow {
+                        entry: entry.as_ref(),
+                        link,
+                    })
+                    .collect();
+                for chunk in sqlite_rows::chunks(sqlite_entries_head(), &entry_rows, "") {
+                    chunk.execute(sqlite)?;
+                }
                 stage(ledger, tip, &rows, &links);
             }
             if !keys.is_empty() {
                 let rows = key_rows(keys, &stored)?;
                 let rows: Vec<&NewKey> = rows.iter().collect();
-                sqlite_insert(&rows, "").execute(sqlite)?;
+                for chunk in sqlite_rows::chunks(&sqlite_head::<NewKey>(), &rows, "") {
+                    chunk.execute(sqlite)?;
+                }
             }
             Ok(stored)
         }
@@ -298,40 +316,41 @@ fn in_request_order(
         .collect()
 }
 
-/// `INSERT INTO table (…) VALUES (?, …), (?, …), …` with every row bound. SQLite has no
-/// arrays to bind, and diesel's typed multi-row INSERT is not available for it through
-/// `MultiConnection`.
-fn sqlite_insert<'a, S: WriteShape>(rows: &[&'a S], then: &str) -> SqliteStatement<'a> {
-    let row = format!("({})", vec!["?"; S::WIDTH].join(", "));
-    let sql = format!(
-        "INSERT INTO {} VALUES {}{then}",
-        S::target(),
-        vec![row; rows.len()].join(", ")
-    );
-    rows.iter()
-        .fold(diesel::sql_query(sql).into_boxed(), |statement, row| {
-            row.bind_sqlite(statement)
-        })
+/// `INSERT INTO table (…) VALUES ` of a write shape. SQLite has no arrays to bind, and
+/// diesel's typed multi-row INSERT is not available for it through `MultiConnection`:
+/// the rows follow as `sqlite_rows` chunks.
+fn sqlite_head<S: WriteShape>() -> String {
+    format!("INSERT INTO {} VALUES ", S::target())
 }
 
-/// The entries' multi-row INSERT, each row its fields and then its link.
-fn sqlite_entries<'a>(rows: &'a [Cow<'a, NewEntry>], links: &'a [Link]) -> SqliteStatement<'a> {
-    let row = format!("({})", vec!["?"; ENTRY_WIDTH].join(", "));
-    let sql = format!(
-        "INSERT INTO histories ({}, {}) VALUES {}",
-        NewEntry::COLUMNS.join(", "),
-        LINK_COLUMNS.join(", "),
-        vec![row; rows.len()].join(", ")
-    );
-    rows.iter().zip(links).fold(
-        diesel::sql_query(sql).into_boxed(),
-        |statement, (row, link)| {
-            row.bind_sqlite(statement)
-                .bind::<BigInt, _>(link.chain)
-                .bind::<BigInt, _>(link.seq)
-                .bind::<Binary, _>(link.hash.as_slice())
-        },
-    )
+/// The head of the entries' multi-row INSERT: each row its fields and then its link.
+fn sqlite_entries_head() -> &'static str {
+    static HEAD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HEAD.get_or_init(|| {
+        format!(
+            "INSERT INTO histories ({}, {}) VALUES ",
+            NewEntry::COLUMNS.join(", "),
+            LINK_COLUMNS.join(", ")
+        )
+    })
+}
+
+/// One entry row: its fields, then its link.
+struct EntryRow<'a> {
+    entry: &'a NewEntry,
+    link: &'a Link,
+}
+
+impl SqliteRow for EntryRow<'_> {
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        self.entry.walk_sqlite(out)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.link.chain)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.link.seq)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Binary, _>(&self.link.hash[..])
+    }
 }
 
 /// The links of a batch's entries, one array per column.

@@ -22,6 +22,7 @@ pub(crate) mod retention;
 pub mod schema;
 pub(crate) mod secrets;
 mod shape;
+mod sqlite_rows;
 mod status;
 mod url;
 mod values;

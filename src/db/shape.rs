@@ -6,12 +6,9 @@
 
 use diesel::QueryResult;
 use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, BoxedSqlQuery, SqlQuery};
+use diesel::query_builder::AstPass;
 use diesel::sql_types::{BigInt, Binary, Double, Integer, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
-
-/// A boxed SQLite statement that rows are bound into.
-pub(crate) type SqliteStatement<'a> = BoxedSqlQuery<'a, Sqlite, SqlQuery>;
 
 /// What a batch statement needs of one table's write shape.
 pub(crate) trait WriteShape {
@@ -21,8 +18,8 @@ pub(crate) trait WriteShape {
     const COLUMNS: &'static [&'static str];
     /// How many columns one row binds.
     const WIDTH: usize;
-    /// Binds this row's values, in column order.
-    fn bind_sqlite<'a>(&'a self, statement: SqliteStatement<'a>) -> SqliteStatement<'a>;
+    /// This row's values as parameters (`?, ?, …`), in column order.
+    fn walk_sqlite<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()>;
 }
 
 /// Rows as one PostgreSQL array per column, for `UNNEST`: the statement's text is then
@@ -81,12 +78,18 @@ macro_rules! write_shape {
 
             const WIDTH: usize = Self::COLUMNS.len();
 
-            fn bind_sqlite<'a>(
-                &'a self,
-                statement: $crate::db::shape::SqliteStatement<'a>,
-            ) -> $crate::db::shape::SqliteStatement<'a> {
-                $( let statement = statement.bind::<$sql, _>(&self.$field); )+
-                statement
+            fn walk_sqlite<'b>(
+                &'b self,
+                out: &mut ::diesel::query_builder::AstPass<'_, 'b, ::diesel::sqlite::Sqlite>,
+            ) -> ::diesel::QueryResult<()> {
+                let mut separator = "";
+                $(
+                    out.push_sql(separator);
+                    out.push_bind_param::<$sql, _>(&self.$field)?;
+                    separator = ", ";
+                )+
+                let _ = separator;
+                Ok(())
             }
         }
 
