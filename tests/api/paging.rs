@@ -33,12 +33,7 @@ async fn path_pages_are_the_same_whether_the_prefix_is_dense_or_sparse(backend: 
     let app = spawn_app_with_jwt(backend, |_| {}).await;
     let auth = token(json!({}));
     let mut conn = app.db.connect();
-    let series = |n: i64| match &conn {
-        DbConnection::Sqlite(_) => format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT i FROM n"
-        ),
-        DbConnection::Postgres(_) => format!("SELECT i FROM generate_series(1, {n}) AS s(i)"),
-    };
+    let series = |n: i64| series(&conn, n);
     // Oldest: 3 entries of a rare path; then 6,000 others, every third one under
     // /api/randomizes/7 (…/7, …/70, …/700: many paths, one prefix).
     let sql = format!(
@@ -259,15 +254,20 @@ async fn page_mode_ends_at_ten_thousand_matches(backend: Backend) {
     }
 }
 
-/// Rows written straight into the tables (bulk SQL, as the scale benchmark seeds).
-fn seed(db: &TestDb, records: i64, entries: i64) {
-    let mut conn = db.connect();
-    let series = |n: i64| match &conn {
+/// `SELECT i` for i in 1..=n, in the backend's SQL.
+fn series(conn: &DbConnection, n: i64) -> String {
+    match conn {
         DbConnection::Sqlite(_) => format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT i FROM n"
         ),
         DbConnection::Postgres(_) => format!("SELECT i FROM generate_series(1, {n}) AS s(i)"),
-    };
+    }
+}
+
+/// Rows written straight into the tables (bulk SQL, as the scale benchmark seeds).
+fn seed(db: &TestDb, records: i64, entries: i64) {
+    let mut conn = db.connect();
+    let series = |n: i64| series(&conn, n);
     let sql = format!(
         "INSERT INTO randomizes (original, original_folded, jumbled, version, created, updated) \
          SELECT 'seed' || i, 'seed' || i, 'dees' || i, 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00' FROM ({}) s; \

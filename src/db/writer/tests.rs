@@ -80,6 +80,18 @@ fn audited(conn: &mut DbConnection) -> Vec<String> {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Record 1, at `version`; an operator's trigger makes every update of it fail with an
+/// SQL error.
+fn refuse_updates_of_record_one(conn: &mut DbConnection, version: i32) {
+    conn.batch_execute(&format!(
+        "INSERT INTO randomizes (original, original_folded, jumbled, version, created, updated)
+             VALUES ('old', 'old', 'dlo', {version}, '2026-01-01 00:00:00', '2026-01-01 00:00:00');
+         CREATE TRIGGER refuse BEFORE UPDATE ON randomizes WHEN OLD.id = 1
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[test]
 fn one_batch_answers_every_create_with_its_own_record_even_identical_ones() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -121,14 +133,7 @@ fn one_batch_answers_every_create_with_its_own_record_even_identical_ones() {
 fn a_failing_job_fails_alone_and_writes_no_audit_entry() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (options, mut conn) = sqlite(&dir);
-    // An operator's trigger makes every update of record 1 fail with an SQL error.
-    conn.batch_execute(
-        "INSERT INTO randomizes (original, original_folded, jumbled, version, created, updated)
-             VALUES ('old', 'old', 'dlo', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00');
-         CREATE TRIGGER refuse BEFORE UPDATE ON randomizes WHEN OLD.id = 1
-             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    refuse_updates_of_record_one(&mut conn, 1);
     let change = || NewRecord::new("new".into(), "wen".into(), now());
     let jobs = vec![
         create("kept", "ptek"),
@@ -178,13 +183,7 @@ fn a_failing_job_fails_alone_and_writes_no_audit_entry() {
 fn reads_answer_with_their_status_even_when_their_batch_is_replayed() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (options, mut conn) = sqlite(&dir);
-    conn.batch_execute(
-        "INSERT INTO randomizes (original, original_folded, jumbled, version, created, updated)
-             VALUES ('old', 'old', 'dlo', 3, '2026-01-01 00:00:00', '2026-01-01 00:00:00');
-         CREATE TRIGGER refuse BEFORE UPDATE ON randomizes WHEN OLD.id = 1
-             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    refuse_updates_of_record_one(&mut conn, 3);
     let find = |id, held, name: &str| Job::Find {
         id,
         held,
