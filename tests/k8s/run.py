@@ -474,6 +474,9 @@ def main():
     args = parser.parse_args()
     if not BINARY.exists():
         raise SystemExit(f"{BINARY} is missing: cargo build --release --locked")
+    if not LAB and not (os.environ.get("KUBECONFIG") or (Path.home() / ".kube" / "config").exists()):
+        raise SystemExit("no cluster: the lab was not found (K8S_LAB, by default "
+                         "../shared/k8s-lab/k8s-lab) and no KUBECONFIG names another")
     chosen = [s for s in SCENARIOS if not args.only or any(o in s.namespace for o in args.only)]
     if LAB:
         run(LAB, "up")
