@@ -61,20 +61,12 @@ pub(crate) fn if_match(req: &HttpRequest, id: i64) -> Precondition {
     if tags.iter().any(|t| t == "*") {
         return Precondition::None;
     }
-    let versions = tags
-        .iter()
-        .filter(|t| !t.starts_with("W/"))
-        .filter_map(|t| parse(t))
-        .filter(|(tag_id, _)| *tag_id == id)
-        .map(|(_, version)| version)
-        .collect();
-    Precondition::VersionIn(versions)
+    Precondition::VersionIn(versions_of(&tags, id, Comparison::Strong))
 }
 
-/// True when `If-None-Match` matches `current` (weak comparison), i.e. answer 304. A
-/// value that is not a list of entity tags matches nothing: the full answer follows.
-/// `If-None-Match` for record `id`, as the lookup checks it: a tag naming another
-/// record, or not parsing as one, names no version the client holds.
+/// `If-None-Match` for record `id`, as the lookup checks it (weak comparison, so 304
+/// for a weak tag too): a tag naming another record, or a value that is not a list of
+/// entity tags, names no version the client holds, and the full answer follows.
 pub(crate) fn held(req: &HttpRequest, id: i64) -> Held {
     let Some(tags) = tags(req.headers(), IF_NONE_MATCH) else {
         return Held::Nothing;
@@ -82,13 +74,27 @@ pub(crate) fn held(req: &HttpRequest, id: i64) -> Held {
     if tags.iter().any(|t| t == "*") {
         return Held::Any;
     }
-    Held::Versions(
-        tags.iter()
-            .filter_map(|t| parse(t.trim_start_matches("W/")))
-            .filter(|(tag_id, _)| *tag_id == id)
-            .map(|(_, version)| version)
-            .collect(),
-    )
+    Held::Versions(versions_of(&tags, id, Comparison::Weak))
+}
+
+/// RFC 9110 §8.8.3.2: strong comparison never matches a weak tag.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Comparison {
+    Strong,
+    Weak,
+}
+
+/// The versions of record `id` that `tags` name.
+fn versions_of(tags: &[String], id: i64, comparison: Comparison) -> Vec<i32> {
+    tags.iter()
+        .filter_map(|t| match t.strip_prefix("W/") {
+            Some(weak) => (comparison == Comparison::Weak).then_some(weak),
+            None => Some(t.as_str()),
+        })
+        .filter_map(parse)
+        .filter(|(tag_id, _)| *tag_id == id)
+        .map(|(_, version)| version)
+        .collect()
 }
 
 /// The entity tags of every `name` header; `None` when absent. A value that does not

@@ -247,10 +247,11 @@ pub(crate) fn list(
     filter: &Filter,
     window: &Window,
 ) -> Result<Page<Entry>, StoreError> {
-    let walked = match (&*conn, newest_walk(filter, window)) {
-        (DbConnection::Sqlite(_), Some(walk)) => Some(walk.load::<Entry>(conn)?),
-        _ => None,
+    let walk = match conn {
+        DbConnection::Sqlite(_) => newest_walk(filter, window),
+        DbConnection::Postgres(_) => None,
     };
+    let walked = walk.map(|walk| walk.load::<Entry>(conn)).transpose()?;
     let fetched = match walked {
         // A full page and its lookahead row: the index cannot answer otherwise.
         Some(walked) if walked.len() as i64 > window.size => walked,

@@ -5,7 +5,7 @@
 //! how many rows it holds. diesel keeps a prepared statement per distinct text unless
 //! the query says it must not be cached (its `sql_query` does, so every batch was
 //! parsed and planned afresh: a tenth of the writer's time under load). Here rows go in
-//! chunks of a power of two up to `MAX_CHUNK`, so a table has at most ten statement
+//! chunks of a power of two up to `MAX_CHUNK`, so a table has at most nine statement
 //! texts, each prepared once per connection.
 
 use diesel::QueryResult;

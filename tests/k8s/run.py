@@ -249,12 +249,12 @@ class InitGlitchWatch:
     def _read(self):
         decoder, buffer = json.JSONDecoder(), ""
         for line in self.proc.stdout:
-            buffer += line
+            buffer = (buffer + line).lstrip()
             try:
-                pod, end = decoder.raw_decode(buffer.lstrip())
+                pod, end = decoder.raw_decode(buffer)
             except ValueError:
-                continue
-            buffer = buffer.lstrip()[end:]
+                continue  # the object is not complete yet
+            buffer = buffer[end:]
             status = pod.get("status", {})
             ready = any(c.get("type") == "Ready" and c.get("status") == "True"
                         for c in status.get("conditions", []))
