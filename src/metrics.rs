@@ -13,7 +13,8 @@ use std::time::Duration;
 use actix_web::http::{Method, StatusCode};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
@@ -214,11 +215,33 @@ impl Collector for WriterCounters {
             "db_writer_failures",
             "Writes that failed, by cause (disk_full, read_only, io_error, unavailable, locked, query, internal)",
             None,
-            prometheus_client::metrics::MetricType::Counter,
+            MetricType::Counter,
         )?;
         for (cause, count) in failures {
             let labels = CauseLabels { cause };
             ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        let (jobs, seconds) = self.0.batches();
+        for (name, help, snapshot) in [
+            (
+                "db_writer_batch_jobs",
+                "Jobs (writes, reads, audit entries) the writer stored per batch",
+                jobs,
+            ),
+            (
+                "db_writer_batch_duration_seconds",
+                "Time to store and commit one batch; every API request waits for one or two",
+                seconds,
+            ),
+        ] {
+            encoder
+                .encode_descriptor(name, help, None, MetricType::Histogram)?
+                .encode_histogram::<NoLabelSet>(
+                    snapshot.sum,
+                    snapshot.count,
+                    &snapshot.buckets,
+                    None,
+                )?;
         }
         // Absent until this process took one: a 0 would read as "1970", not "never".
         if let Some(at) = self.0.last_checkpoint() {

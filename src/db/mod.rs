@@ -12,6 +12,7 @@ mod database;
 mod error;
 pub(crate) mod footprint;
 mod heartbeat;
+mod histogram;
 pub mod histories;
 pub mod idempotency;
 pub mod ledger;

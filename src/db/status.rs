@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::error::{StoreError, Unwritable};
+use super::histogram::{Histogram, Snapshot};
 use crate::chain::Checkpoint;
 
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -27,6 +28,25 @@ pub struct WriterStatus {
     refusal: Mutex<Option<Refusal>>,
     /// Unix seconds of the newest checkpoint this process took; 0 before the first.
     last_checkpoint: AtomicI64,
+    batches: Batches,
+}
+
+/// How large and how long the writer's batches are: what a request's latency is made
+/// of, since every API request waits for the batch that commits its entry.
+#[derive(Debug)]
+struct Batches {
+    jobs: Histogram,
+    seconds: Histogram,
+}
+
+impl Default for Batches {
+    fn default() -> Self {
+        Self {
+            jobs: Histogram::doubling_from(1.0),
+            // 0.25 ms … 4 s, the request latency histogram's range.
+            seconds: Histogram::doubling_from(0.000_25),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -49,6 +69,20 @@ pub struct Refused {
 impl WriterStatus {
     pub(crate) fn appended(&self, entries: u64) {
         self.appended.fetch_add(entries, Ordering::Relaxed);
+    }
+
+    /// One batch of `jobs` was stored (or failed) in `took`.
+    pub(crate) fn batch(&self, jobs: usize, took: Duration) {
+        self.batches.jobs.observe(jobs as f64);
+        self.batches.seconds.observe(took.as_secs_f64());
+    }
+
+    /// Jobs per batch, and seconds per batch.
+    pub(crate) fn batches(&self) -> (Snapshot, Snapshot) {
+        (
+            self.batches.jobs.snapshot(),
+            self.batches.seconds.snapshot(),
+        )
     }
 
     pub(crate) fn purged(&self, entries: u64) {

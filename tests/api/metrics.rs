@@ -56,6 +56,34 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
             .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
     };
     assert!(gauge("db_size_bytes") > 0.0);
+    // Every one of the five audited requests was a job of some batch (the service's own
+    // upkeep, such as the key expiry, adds its own); each batch has one duration, and
+    // the bucket lines of both histograms are cumulative.
+    let batches = gauge("db_writer_batch_jobs_count");
+    assert!(batches >= 1.0, "{text}");
+    assert!(gauge("db_writer_batch_jobs_sum") >= 5.0, "{text}");
+    assert_eq!(gauge("db_writer_batch_duration_seconds_count"), batches);
+    assert!(
+        gauge("db_writer_batch_duration_seconds_sum") > 0.0,
+        "{text}"
+    );
+    for name in ["db_writer_batch_jobs", "db_writer_batch_duration_seconds"] {
+        let buckets: Vec<f64> = text
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix(&format!("{name}_bucket{{"))?
+                    .rsplit(' ')
+                    .next()
+            })
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(buckets.len(), 16, "{name}:\n{text}");
+        assert!(
+            buckets.is_sorted(),
+            "{name} buckets not cumulative:\n{text}"
+        );
+        assert_eq!(buckets.last(), Some(&batches), "{name}:\n{text}");
+    }
     let age = gauge("audit_oldest_entry_age_seconds");
     assert!((0.0..60.0).contains(&age), "{age}");
     // Raw paths (ids, unknown URLs) never become label values.

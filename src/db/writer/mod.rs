@@ -22,6 +22,7 @@ mod session;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
@@ -121,13 +122,16 @@ impl Writer {
 /// The writer thread: batch after batch until the queue is closed and drained.
 fn serve(mut receiver: mpsc::Receiver<Queued>, mut session: Session) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
+    let status = session.status();
     while let Some(arrival) = next_batch(&mut receiver, &mut batch) {
         let size = batch.len();
+        let started = Instant::now();
         let stored = catch_unwind(AssertUnwindSafe(|| {
             if let Err(error) = commit::store(&mut session, &mut batch, arrival) {
                 replay::recover(&mut session, &mut batch, error);
             }
         }));
+        status.batch(size, started.elapsed());
         if stored.is_err() {
             // Unknown connection state after a panic: start over with a fresh one. The
             // jobs' reply channels are dropped, so their requests answer 500.
