@@ -17,7 +17,7 @@ pub(crate) struct Histogram {
 const BOUNDS: usize = 15;
 
 /// What a scrape reads: `(upper bound, count in that bucket)`, the sum and the count.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct Snapshot {
     pub(crate) buckets: Vec<(f64, u64)>,
     pub(crate) sum: f64,
