@@ -193,19 +193,39 @@ class Poster:
         return self
 
 
+def read_back(port, path, reads):
+    """GET `path` as a careful client does: an attempt that gets no answer (the connection
+    fails or nothing arrives within 10 s) is tried again for up to 2 minutes and counted
+    in `reads["retried"]`, with its error; an HTTP answer is never retried."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return request(port, "GET", path)
+        except (OSError, http.client.HTTPException) as error:
+            reads["retried"] += 1
+            reads["errors"].append(f"GET {path}: {type(error).__name__}")
+            if time.monotonic() > deadline:
+                raise Failure(f"GET {path} was never answered in 2 minutes "
+                              f"({', '.join(reads['errors'][-3:])})") from error
+            time.sleep(0.2)  # a retrying client's backoff, not synchronisation
+
+
 def check_records(port, poster):
     """Every acknowledged record reads back as written, and the prefix matches exactly
-    as many records as were acknowledged: nothing lost, nothing written twice."""
+    as many records as were acknowledged: nothing lost, nothing written twice. Returns
+    how the reads went: `retried` attempts that got no answer, and their `errors`."""
     if poster.given_up:
         raise Failure(f"{poster.given_up} POSTs were never answered with 201 in 2 minutes")
+    reads = {"retried": 0, "errors": []}
     for record_id, word in poster.acknowledged.items():
-        status, _, body = request(port, "GET", f"/api/randomizes/{record_id}")
+        status, _, body = read_back(port, f"/api/randomizes/{record_id}", reads)
         if status != 200 or body.get("original") != word:
             raise Failure(f"record {record_id} ({word}) reads back as {status} {body}")
-    status, headers, _ = request(port, "GET", f"/api/randomizes?original={poster.prefix}&page_size=1")
+    status, headers, _ = read_back(port, f"/api/randomizes?original={poster.prefix}&page_size=1", reads)
     total = json.loads(headers.get("x-pagination", "{}")).get("total")
     if status != 200 or total != len(poster.acknowledged):
         raise Failure(f"{total} records match {poster.prefix}, {len(poster.acknowledged)} were acknowledged")
+    return reads
 
 
 def pods(namespace, component):
@@ -286,6 +306,7 @@ class Scenario:
     check: object = None
     timings: dict = field(default_factory=dict)
     excused: int = 0   # connections the lab's init-container Ready glitch refused
+    reads_retried: int = 0   # read-back attempts that got no answer (SQLite only)
 
     def timed(self, step, fn, *args):
         began = time.monotonic()
@@ -306,7 +327,11 @@ def under_load(scenario, port, step, action):
     finally:
         glitch.close()
     poster.stop()
-    check_records(port, poster)
+    reads = check_records(port, poster)
+    if scenario.postgres and reads["retried"]:
+        raise Failure(f"{step}: {reads['retried']} reads got no answer behind {scenario.replicas} "
+                      f"replicas ({', '.join(reads['errors'][:5])})")
+    scenario.reads_retried += reads["retried"]
     if glitch.seen.is_set() and poster.unanswered:
         scenario.excused += poster.unanswered
         poster.failed -= poster.unanswered
@@ -367,7 +392,8 @@ def run_scenario(scenario):
     failed = upgraded.failed + deleted.failed
     excused = (f", {scenario.excused} connections refused by a pod the lab marked Ready "
                "while its init container ran" if scenario.excused else "")
-    return f"{posts} POSTs acknowledged, {failed} attempts retried{excused}, all records intact"
+    reads = f", {scenario.reads_retried} reads retried" if scenario.reads_retried else ""
+    return f"{posts} POSTs acknowledged, {failed} attempts retried{excused}{reads}, all records intact"
 
 
 # ---- scenarios ----
@@ -492,6 +518,9 @@ def main():
                     verdict = "ok  "
                 except Failure as failure:
                     summary = str(failure)
+                    verdict = "FAIL"
+                except Exception as error:  # noqa: BLE001 - the logs below must still print
+                    summary = f"{type(error).__name__}: {error}"
                     verdict = "FAIL"
             steps = " · ".join(f"{k} {v:.1f}s" for k, v in scenario.timings.items())
             line = f"k8s {verdict} {scenario.name}: {summary} ({steps}; {time.monotonic() - start:.0f} s)"
