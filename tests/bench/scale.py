@@ -4,9 +4,12 @@
 For each backend and size, a fresh database is migrated by the release binary, then
 seeded directly with bulk SQL (not through the API): N records and 5N audit entries,
 written at a steady 10 entries/s up to now, so "the last hour" holds as many entries
-at every size. The server then answers each read path; the figure is the median of
-several calls from one client (each call also commits its own audit entry, as every
-API request does). POST and GET-by-id throughput come from wrk at c=64.
+at every size. Both sizes' servers then answer each read path, their calls alternated;
+the figure is the median of several calls from one client per server (each call also
+commits its own audit entry, as every API request does). POST and GET-by-id throughput come from wrk at c=64, with both
+sizes' servers running and their runs alternated (see `throughput`). PostgreSQL is a
+private cluster started for the run (`private_postgres.py`), unless --admin-url names
+a server.
 
 The history's life (SPEC §11) on each size: an NDJSON export of every entry (entries/s,
 time to the first byte, server RSS idle and at its highest meanwhile), and POST p99 at
@@ -20,6 +23,7 @@ them and show that the CONCURRENTLY-built indexes do not block writes.
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -36,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import Server, wrk  # noqa: E402
+from private_postgres import PrivatePostgres  # noqa: E402
 
 SIZES = {"10k": 10_000, "1m": 1_000_000, "10m": 10_000_000}
 CALLS = 7
@@ -134,11 +139,6 @@ class Client:
             raise SystemExit(f"GET {target}: {response.status} {body[:300]!r}")
         return elapsed, response, body
 
-    def median(self, target):
-        self.get(target)
-        self.get(target)
-        return statistics.median(self.get(target)[0] for _ in range(CALLS))
-
     def next_link(self, target):
         _, response, _ = self.get(target)
         for part in (response.getheader("Link") or "").split(", "):
@@ -148,7 +148,8 @@ class Client:
         raise SystemExit(f"{target}: no next link")
 
 
-def read_paths(client, n):
+def targets(client, n):
+    """The read paths of SPEC §10 on a history of `n` records: (label, target)."""
     hour_ago = urllib.parse.quote((datetime.now(timezone.utc) - timedelta(hours=1))
                                   .strftime("%Y-%m-%dT%H:%M:%SZ"))
     mid = n * 5 // 2
@@ -177,11 +178,45 @@ def read_paths(client, n):
         ("randomizes cursor at 9,900", deep_records),
         ("randomizes/{id}", f"/api/randomizes/{n // 2}"),
     ]
-    return {label: client.median(target) for label, target in paths}
+    return paths
 
 
-def throughput(base, n):
-    return {f"{s} c=64 req/s": wrk(base, s, 64, 5, n)["rps"] for s in ("post", "get")}
+def read_paths(clients, sizes):
+    """Each read path's median of CALLS calls per size, the sizes' calls alternated
+    (after two unmeasured calls each), so that the machine's drift falls on both."""
+    lists = {label: targets(client, sizes[label]) for label, client in clients.items()}
+    result = {label: {} for label in clients}
+    for i, (name, _) in enumerate(next(iter(lists.values()))):
+        for label, client in clients.items():
+            client.get(lists[label][i][1])
+            client.get(lists[label][i][1])
+        times = {label: [] for label in clients}
+        for _ in range(CALLS):
+            for label, client in clients.items():
+                times[label].append(client.get(lists[label][i][1])[0])
+        for label in clients:
+            result[label][name] = statistics.median(times[label])
+    return result
+
+
+def throughput(servers, sizes):
+    """POST and GET-by-id at c=64 on the small and the large history, alternated: both
+    servers run, and each round times 5 s on one and then on the other, three rounds
+    per scenario, after 3 s of each unmeasured (the first requests after a start fetch
+    the write path's pages: a one-off, not the rate). This machine's speed drifts by
+    up to a third within minutes; alternating puts the drift on both sides alike.
+    Returns, per size, the median of its three runs."""
+    result = {label: {} for label in servers}
+    for scenario in ("post", "get"):
+        for label, server in servers.items():
+            wrk(server.base, scenario, 64, 3, sizes[label])
+        runs = {label: [] for label in servers}
+        for _ in range(3):
+            for label, server in servers.items():
+                runs[label].append(wrk(server.base, scenario, 64, 5, sizes[label])["rps"])
+        for label in servers:
+            result[label][f"{scenario} c=64 req/s"] = statistics.median(runs[label])
+    return result
 
 
 def export_all(server, token):
@@ -252,40 +287,71 @@ def purge_under_load(binary, url, workdir, n):
             "purge took s": entries[0]["duration_ms"] / 1000}
 
 
-def run(backend, binary, label, n, admin_url, workdir, migration_timing, phases):
-    database = f"bench_scale_{label}"
-    db_path = Path(workdir) / f"{label}.sqlite3"
+def create(backend, binary, label, n, admin_url, workdir):
+    """A migrated, seeded database of `n` records; its URL."""
     if backend == "postgres":
-        subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {database}"], check=True)
+        database = f"bench_scale_{label}"
+        subprocess.run(["psql", admin_url, "-qc", "SET client_min_messages = warning", "-c",
+                        f"DROP DATABASE IF EXISTS {database}"], check=True)
         subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {database}"], check=True)
         url = admin_url.rsplit("/", 1)[0] + f"/{database}"
     else:
-        url = f"sqlite://{db_path}"
+        url = f"sqlite://{Path(workdir) / f'{label}.sqlite3'}"
+    env = dict(os.environ, DATABASE_URL=url)
+    subprocess.run([binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    seconds = seed(backend, url, Path(workdir) / f"{label}.sqlite3", n)
+    print(f"  {backend} {label}: seeded {n:,} records and {5 * n:,} entries in {seconds:.0f} s",
+          flush=True)
+    return url
+
+
+def drop(backend, label, admin_url):
+    if backend == "postgres":
+        subprocess.run(["psql", admin_url, "-qc", "SET client_min_messages = warning", "-c",
+                        f"DROP DATABASE IF EXISTS bench_scale_{label}"])
+
+
+def token_for(binary, server):
+    return subprocess.run([binary, "token", "--subject", "bench", "--ttl", "1h"],
+                          env=server.env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def run(backend, binary, sizes, admin_url, workdir, migration_timing, phases):
+    """Every phase on both sizes of one backend: {label: figures}, and the migration
+    timing on the large one when asked for."""
+    results = {label: {} for label in sizes}
+    urls, servers = {}, {}
     try:
-        env = dict(os.environ, DATABASE_URL=url)
-        subprocess.run([binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-        seconds = seed(backend, url, db_path, n)
-        print(f"  {backend} {label}: seeded {n:,} records and {5 * n:,} entries in {seconds:.0f} s",
-              flush=True)
-        server = Server(binary, url, workdir)
-        try:
-            token = subprocess.run([binary, "token", "--subject", "bench", "--ttl", "1h"],
-                                   env=server.env, capture_output=True, text=True,
-                                   check=True).stdout.strip()
-            result = {}
-            if "reads" in phases:
-                result.update(read_paths(Client(server.base, token), n))
-                result.update(throughput(server.base, n))
-            if "life" in phases:
-                result.update(export_all(server, token))
-        finally:
-            server.stop()
+        for label, n in sizes.items():
+            urls[label] = create(backend, binary, label, n, admin_url, workdir)
+        for label in sizes:
+            home = Path(workdir) / label
+            home.mkdir(exist_ok=True)
+            servers[label] = Server(binary, urls[label], home)
+        if "reads" in phases:
+            clients = {label: Client(server.base, token_for(binary, server))
+                       for label, server in servers.items()}
+            for label, figures in read_paths(clients, sizes).items():
+                results[label].update(figures)
+            for label, figures in throughput(servers, sizes).items():
+                results[label].update(figures)
         if "life" in phases:
-            result.update(purge_under_load(binary, url, workdir, n))
-        return result, migrate_under_writes(binary, url) if migration_timing else None
+            for label, server in servers.items():
+                results[label].update(export_all(server, token_for(binary, server)))
+        while servers:
+            servers.popitem()[1].stop()
+        if "life" in phases:
+            for label, n in sizes.items():
+                results[label].update(purge_under_load(binary, urls[label], Path(workdir) / label, n))
+        large = list(sizes)[-1]
+        migration = migrate_under_writes(binary, urls[large]) if migration_timing else None
+        return results, migration
     finally:
-        if backend == "postgres":
-            subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {database}"])
+        for server in servers.values():
+            server.stop()
+        for label in urls:
+            drop(backend, label, admin_url)
 
 
 def migrate_under_writes(binary, url):
@@ -332,8 +398,9 @@ def main():
     parser.add_argument("--binary", default="target/release/randomize")
     parser.add_argument("--scale", default="1m", choices=sorted(SIZES))
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--admin-url", default=os.environ.get(
-        "BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--admin-url", default=os.environ.get("BENCH_ADMIN_URL"),
+                        help="a PostgreSQL superuser URL to seed in; default: a private "
+                        "cluster started for the run (tests/bench/private_postgres.py)")
     parser.add_argument("--migration-timing", action="store_true")
     parser.add_argument("--phases", default="reads,life",
                         help="reads (SPEC §10 read paths, throughput), life (export, purge)")
@@ -341,17 +408,19 @@ def main():
     args = parser.parse_args()
     args.binary = str(Path(args.binary).resolve())
     results = {}
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as workdir:
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")))
+        if "postgres" in args.backends.split(",") and not args.admin_url:
+            cluster = PrivatePostgres(os.environ.get("BENCH_DIR"))
+            args.admin_url = stack.enter_context(cluster)
+            print(f"PostgreSQL: {cluster.describe()}", flush=True)
+        sizes = {"10k": SIZES["10k"], args.scale: SIZES[args.scale]}
         for backend in args.backends.split(","):
-            results[backend] = {}
-            for label in ("10k", args.scale):
-                timing = args.migration_timing and backend == "postgres" and label != "10k"
-                figures, migration = run(backend, args.binary, label, SIZES[label],
-                                         args.admin_url, workdir, timing,
-                                         args.phases.split(","))
-                results[backend][label] = figures
-                if migration:
-                    results[backend]["migration"] = migration
+            timing = args.migration_timing and backend == "postgres"
+            results[backend], migration = run(backend, args.binary, sizes, args.admin_url,
+                                              workdir, timing, args.phases.split(","))
+            if migration:
+                results[backend]["migration"] = migration
             print_table(backend, results[backend], args.scale)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
