@@ -69,16 +69,25 @@ class PrivatePostgres:
             self.as_user = ["runuser", "-u", "postgres", "--"]
 
     def _run(self, *cmd):
-        subprocess.run([*self.as_user, *map(str, cmd)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        subprocess.run([*self.as_user, *map(str, cmd)], check=True, capture_output=True,
+                       text=True)
 
     def __enter__(self):
-        self._run(self.bindir / "initdb", "-D", self.data, "-A", "trust", "-U", "bench",
-                  "--no-sync")
         options = (f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 "
                    f"-c shared_buffers={self.shared_buffers_mb}MB")
-        self._run(self.bindir / "pg_ctl", "-D", self.data, "-l", self.home / "server.log",
-                  "-o", options, "-w", "start")
+        try:
+            self._run(self.bindir / "initdb", "-D", self.data, "-A", "trust", "-U", "bench",
+                      "--no-sync")
+            self._run(self.bindir / "pg_ctl", "-D", self.data, "-l", self.home / "server.log",
+                      "-o", options, "-w", "start")
+        except subprocess.CalledProcessError as error:
+            log = self.home / "server.log"
+            tail = (error.stdout or "") + (error.stderr or "")
+            tail += log.read_text()[-2000:] if log.exists() else ""
+            shutil.rmtree(self.home, ignore_errors=True)
+            raise SystemExit(f"cannot start the private PostgreSQL cluster in {self.home} "
+                             f"({error}); the postgres user must be able to reach that "
+                             f"directory (BENCH_DIR)\n{tail}") from None
         return f"postgres://bench@127.0.0.1:{self.port}/postgres"
 
     def __exit__(self, *_):
