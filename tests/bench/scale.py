@@ -6,10 +6,10 @@ seeded directly with bulk SQL (not through the API): N records and 5N audit entr
 written at a steady 10 entries/s up to now, so "the last hour" holds as many entries
 at every size. Both sizes' servers then answer each read path, their calls alternated;
 the figure is the median of several calls from one client per server (each call also
-commits its own audit entry, as every API request does). POST and GET-by-id throughput come from wrk at c=64, with both
-sizes' servers running and their runs alternated (see `throughput`). PostgreSQL is a
-private cluster started for the run (`private_postgres.py`), unless --admin-url names
-a server.
+commits its own audit entry, as every API request does). POST and GET-by-id throughput
+come from wrk at c=64, the two servers' runs alternated too (see `throughput`).
+PostgreSQL is a private cluster started for the run (`private_postgres.py`), unless
+--admin-url names a server.
 
 The history's life (SPEC §11) on each size: an NDJSON export of every entry (entries/s,
 time to the first byte, server RSS idle and at its highest meanwhile), and POST p99 at
@@ -305,10 +305,13 @@ def create(backend, binary, label, n, admin_url, workdir):
     return url
 
 
-def drop(backend, label, admin_url):
+def drop(backend, label, admin_url, workdir):
     if backend == "postgres":
         subprocess.run(["psql", admin_url, "-qc", "SET client_min_messages = warning", "-c",
                         f"DROP DATABASE IF EXISTS bench_scale_{label}"])
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            (Path(workdir) / f"{label}.sqlite3{suffix}").unlink(missing_ok=True)
 
 
 def token_for(binary, server):
@@ -351,7 +354,7 @@ def run(backend, binary, sizes, admin_url, workdir, migration_timing, phases):
         for server in servers.values():
             server.stop()
         for label in urls:
-            drop(backend, label, admin_url)
+            drop(backend, label, admin_url, workdir)
 
 
 def migrate_under_writes(binary, url):
@@ -429,7 +432,8 @@ def main():
 
 def print_table(backend, figures, scale):
     small, large = figures["10k"], figures[scale]
-    print(f"\n{backend}: median of {CALLS} calls, one client (ms); throughput at c=64 (req/s)")
+    print(f"\n{backend}: median of {CALLS} calls, one client per size, sizes alternated (ms); "
+          "c=64: median of 3 alternated 5 s runs (req/s)")
     print(f"| read path | 10k / 50k | {scale} / {5 * SIZES[scale] // 1_000_000}M | ratio |")
     print("|---|---:|---:|---:|")
     for label in small:
