@@ -186,16 +186,18 @@ def read_paths(clients, sizes):
     (after two unmeasured calls each), so that the machine's drift falls on both."""
     lists = {label: targets(client, sizes[label]) for label, client in clients.items()}
     result = {label: {} for label in clients}
-    for i, (name, _) in enumerate(next(iter(lists.values()))):
-        for label, client in clients.items():
-            client.get(lists[label][i][1])
-            client.get(lists[label][i][1])
+    for row in zip(*lists.values()):
+        # One read path: (label, target) per size, in the order of `clients`.
+        calls = [(clients[label], target, label) for label, (_, target) in zip(clients, row)]
+        for client, target, _ in calls:
+            client.get(target)
+            client.get(target)
         times = {label: [] for label in clients}
         for _ in range(CALLS):
-            for label, client in clients.items():
-                times[label].append(client.get(lists[label][i][1])[0])
+            for client, target, label in calls:
+                times[label].append(client.get(target)[0])
         for label in clients:
-            result[label][name] = statistics.median(times[label])
+            result[label][row[0][0]] = statistics.median(times[label])
     return result
 
 
@@ -287,6 +289,10 @@ def purge_under_load(binary, url, workdir, n):
             "purge took s": entries[0]["duration_ms"] / 1000}
 
 
+def sqlite_path(workdir, label):
+    return Path(workdir) / f"{label}.sqlite3"
+
+
 def create(backend, binary, label, n, admin_url, workdir):
     """A migrated, seeded database of `n` records; its URL."""
     if backend == "postgres":
@@ -296,10 +302,10 @@ def create(backend, binary, label, n, admin_url, workdir):
         subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {database}"], check=True)
         url = admin_url.rsplit("/", 1)[0] + f"/{database}"
     else:
-        url = f"sqlite://{Path(workdir) / f'{label}.sqlite3'}"
+        url = f"sqlite://{sqlite_path(workdir, label)}"
     env = dict(os.environ, DATABASE_URL=url)
     subprocess.run([binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-    seconds = seed(backend, url, Path(workdir) / f"{label}.sqlite3", n)
+    seconds = seed(backend, url, sqlite_path(workdir, label), n)
     print(f"  {backend} {label}: seeded {n:,} records and {5 * n:,} entries in {seconds:.0f} s",
           flush=True)
     return url
@@ -311,7 +317,7 @@ def drop(backend, label, admin_url, workdir):
                         f"DROP DATABASE IF EXISTS bench_scale_{label}"])
     else:
         for suffix in ("", "-wal", "-shm"):
-            (Path(workdir) / f"{label}.sqlite3{suffix}").unlink(missing_ok=True)
+            Path(f"{sqlite_path(workdir, label)}{suffix}").unlink(missing_ok=True)
 
 
 def token_for(binary, server):
@@ -332,8 +338,9 @@ def run(backend, binary, sizes, admin_url, workdir, migration_timing, phases):
             home = Path(workdir) / label
             home.mkdir(exist_ok=True)
             servers[label] = Server(binary, urls[label], home)
+        tokens = {label: token_for(binary, server) for label, server in servers.items()}
         if "reads" in phases:
-            clients = {label: Client(server.base, token_for(binary, server))
+            clients = {label: Client(server.base, tokens[label])
                        for label, server in servers.items()}
             for label, figures in read_paths(clients, sizes).items():
                 results[label].update(figures)
@@ -341,7 +348,7 @@ def run(backend, binary, sizes, admin_url, workdir, migration_timing, phases):
                 results[label].update(figures)
         if "life" in phases:
             for label, server in servers.items():
-                results[label].update(export_all(server, token_for(binary, server)))
+                results[label].update(export_all(server, tokens[label]))
         while servers:
             servers.popitem()[1].stop()
         if "life" in phases:

@@ -193,39 +193,39 @@ class Poster:
         return self
 
 
-def read_back(port, path, reads):
+def read_back(port, path, unanswered):
     """GET `path` as a careful client does: an attempt that gets no answer (the connection
-    fails or nothing arrives within 10 s) is tried again for up to 2 minutes and counted
-    in `reads["retried"]`, with its error; an HTTP answer is never retried."""
+    fails or nothing arrives within 10 s) is tried again for up to 2 minutes and its
+    error appended to `unanswered`; an HTTP answer is never retried."""
     deadline = time.monotonic() + 120
     while True:
         try:
             return request(port, "GET", path)
         except (OSError, http.client.HTTPException) as error:
-            reads["retried"] += 1
-            reads["errors"].append(f"GET {path}: {type(error).__name__}")
+            unanswered.append(f"GET {path}: {type(error).__name__}")
             if time.monotonic() > deadline:
                 raise Failure(f"GET {path} was never answered in 2 minutes "
-                              f"({', '.join(reads['errors'][-3:])})") from error
+                              f"({', '.join(unanswered[-3:])})") from error
             time.sleep(0.2)  # a retrying client's backoff, not synchronisation
 
 
 def check_records(port, poster):
     """Every acknowledged record reads back as written, and the prefix matches exactly
     as many records as were acknowledged: nothing lost, nothing written twice. Returns
-    how the reads went: `retried` attempts that got no answer, and their `errors`."""
+    the errors of the read attempts that got no answer (and were retried)."""
     if poster.given_up:
         raise Failure(f"{poster.given_up} POSTs were never answered with 201 in 2 minutes")
-    reads = {"retried": 0, "errors": []}
+    unanswered = []
     for record_id, word in poster.acknowledged.items():
-        status, _, body = read_back(port, f"/api/randomizes/{record_id}", reads)
+        status, _, body = read_back(port, f"/api/randomizes/{record_id}", unanswered)
         if status != 200 or body.get("original") != word:
             raise Failure(f"record {record_id} ({word}) reads back as {status} {body}")
-    status, headers, _ = read_back(port, f"/api/randomizes?original={poster.prefix}&page_size=1", reads)
+    status, headers, _ = read_back(port, f"/api/randomizes?original={poster.prefix}&page_size=1",
+                                  unanswered)
     total = json.loads(headers.get("x-pagination", "{}")).get("total")
     if status != 200 or total != len(poster.acknowledged):
         raise Failure(f"{total} records match {poster.prefix}, {len(poster.acknowledged)} were acknowledged")
-    return reads
+    return unanswered
 
 
 def pods(namespace, component):
@@ -327,11 +327,11 @@ def under_load(scenario, port, step, action):
     finally:
         glitch.close()
     poster.stop()
-    reads = check_records(port, poster)
-    if scenario.postgres and reads["retried"]:
-        raise Failure(f"{step}: {reads['retried']} reads got no answer behind {scenario.replicas} "
-                      f"replicas ({', '.join(reads['errors'][:5])})")
-    scenario.reads_retried += reads["retried"]
+    unanswered = check_records(port, poster)
+    if scenario.postgres and unanswered:
+        raise Failure(f"{step}: {len(unanswered)} reads got no answer behind {scenario.replicas} "
+                      f"replicas ({', '.join(unanswered[:5])})")
+    scenario.reads_retried += len(unanswered)
     if glitch.seen.is_set() and poster.unanswered:
         scenario.excused += poster.unanswered
         poster.failed -= poster.unanswered
