@@ -1,6 +1,7 @@
 //! The `histories` table: the audit trail (SPEC §5), its write shape and its queries.
 
 use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamp};
@@ -124,6 +125,38 @@ pub(crate) fn find(conn: &mut DbConnection, entry_id: i64) -> Result<Entry, Stor
 /// the `path` index (`newest_walk`): a bound on the cost of a page either way.
 const NEWEST_WALK: i64 = 4_000;
 
+/// Where a record is served: this, then its id in decimal (`api::routes`).
+const RECORD_PATH: &str = "/api/randomizes/";
+
+/// The entries the `resource_id` index holds (the `underived_resource` migration's
+/// `WHERE`, which SQLite needs to see in a query to use that partial index): those
+/// whose path does not say their record. The others, most of the history (every read
+/// of a record), are found by their path, so that each such entry lands at a random
+/// leaf of one large index rather than two (docs/PERFORMANCE.md, "One index per record
+/// read").
+const PATH_NOT_RECORDS: &str = "path <> '/api/randomizes/' || CAST(resource_id AS TEXT)";
+
+/// Which entries of a `resource_id` filter a query reads. Each of the two parts is one
+/// index range in id order; a page reads both and merges them (`read_page`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Every match, as one OR (where order does not matter: the count).
+    Whole,
+    /// Matches whose path is not their record's: the `resource_id` index.
+    ByResource,
+    /// Matches at their record's path: one key of the `path` index.
+    ByPath,
+}
+
+/// The parts a page of `filter` is read in.
+fn parts(filter: &Filter) -> &'static [Part] {
+    if filter.resource_id.is_some() {
+        &[Part::ByResource, Part::ByPath]
+    } else {
+        &[Part::Whole]
+    }
+}
+
 /// How a `path` prefix is matched.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PathBy {
@@ -135,10 +168,14 @@ enum PathBy {
 
 /// The entries matching `filter`, without order or paging.
 fn matching(filter: &Filter) -> histories::BoxedQuery<'static, Backend> {
-    matching_by(filter, PathBy::Index)
+    matching_by(filter, PathBy::Index, Part::Whole)
 }
 
-fn matching_by(filter: &Filter, path_by: PathBy) -> histories::BoxedQuery<'static, Backend> {
+fn matching_by(
+    filter: &Filter,
+    path_by: PathBy,
+    part: Part,
+) -> histories::BoxedQuery<'static, Backend> {
     use histories::dsl;
     let mut query = histories::table.into_boxed::<Backend>();
     if let Some(method) = &filter.method {
@@ -167,7 +204,18 @@ fn matching_by(filter: &Filter, path_by: PathBy) -> histories::BoxedQuery<'stati
         query = query.filter(dsl::subject.eq(subject.clone()));
     }
     if let Some(resource_id) = filter.resource_id {
-        query = query.filter(dsl::resource_id.eq(resource_id));
+        let record_path = format!("{RECORD_PATH}{resource_id}");
+        let by_resource = dsl::resource_id
+            .eq(resource_id)
+            .and(sql::<Bool>(PATH_NOT_RECORDS));
+        let by_path = dsl::path
+            .eq(record_path)
+            .and(dsl::resource_id.eq(resource_id));
+        query = match part {
+            Part::Whole => query.filter(by_resource.or(by_path)),
+            Part::ByResource => query.filter(by_resource),
+            Part::ByPath => query.filter(by_path),
+        };
     }
     if let Some(request_id) = &filter.request_id {
         query = query.filter(dsl::request_id.eq(request_id.clone()));
@@ -192,10 +240,15 @@ fn matching_by(filter: &Filter, path_by: PathBy) -> histories::BoxedQuery<'stati
     query
 }
 
-/// The statement that reads one page (the extra row tells whether more follow).
-fn page_query(filter: &Filter, window: &Window) -> histories::BoxedQuery<'static, Backend> {
+/// The statement that reads one page of `part` (the extra row tells whether more
+/// follow).
+fn page_query(
+    filter: &Filter,
+    window: &Window,
+    part: Part,
+) -> histories::BoxedQuery<'static, Backend> {
     use histories::dsl;
-    let mut query = matching(filter);
+    let mut query = matching_by(filter, PathBy::Index, part);
     query = match (window.order, window.start) {
         (Order::NewestFirst, Start::After(id)) => query.filter(dsl::id.lt(id)),
         (Order::OldestFirst, Start::After(id)) => query.filter(dsl::id.gt(id)),
@@ -227,7 +280,7 @@ fn newest_walk(
     if window.order != Order::NewestFirst {
         return None;
     }
-    let query = matching_by(filter, PathBy::Row);
+    let query = matching_by(filter, PathBy::Row, Part::Whole);
     let query = match window.start {
         Start::After(id) => query
             .filter(dsl::id.lt(id))
@@ -255,10 +308,66 @@ pub(crate) fn list(
     let fetched = match walked {
         // A full page and its lookahead row: the index cannot answer otherwise.
         Some(walked) if walked.len() as i64 > window.size => walked,
-        _ => page_query(filter, window).load(conn)?,
+        _ => read_page(conn, filter, window)?,
     };
     Page::from_fetched(fetched, window).with_total(window, || {
         Ok(CountCapped(matching(filter).select(histories::id)).get_result(conn)?)
+    })
+}
+
+/// The page's rows and its lookahead row, read part by part (`parts`) in one snapshot
+/// and merged in the window's order.
+fn read_page(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    window: &Window,
+) -> Result<Vec<Entry>, StoreError> {
+    let parts = parts(filter);
+    if let [part] = parts {
+        return Ok(page_query(filter, window, *part).load(conn)?);
+    }
+    // Each part reads from the start of the window to its end; page mode's offset is at
+    // most `MAX_MATCHES`, so that stays bounded.
+    let (skip, reach) = match window.start {
+        Start::Offset(offset) => (
+            offset,
+            Window {
+                start: Start::Offset(0),
+                size: offset + window.size,
+                ..*window
+            },
+        ),
+        Start::After(_) => (0, *window),
+    };
+    let mut rows = in_one_snapshot(conn, |conn| {
+        let mut rows = Vec::new();
+        for part in parts {
+            rows.extend(page_query(filter, &reach, *part).load::<Entry>(conn)?);
+        }
+        Ok(rows)
+    })?;
+    match window.order {
+        Order::NewestFirst => rows.sort_unstable_by_key(|e| std::cmp::Reverse(e.id)),
+        Order::OldestFirst => rows.sort_unstable_by_key(|e| e.id),
+    }
+    let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+    let keep = usize::try_from(window.size + 1).unwrap_or(usize::MAX);
+    Ok(rows.into_iter().skip(skip).take(keep).collect())
+}
+
+/// Runs `read` in one read-only transaction that sees one snapshot throughout (on
+/// PostgreSQL, REPEATABLE READ; a SQLite read transaction always does): the parts of a
+/// page must not straddle a commit, or the ascending feed could step past an entry
+/// that one part saw committed and the other did not.
+fn in_one_snapshot<T>(
+    conn: &mut DbConnection,
+    read: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.transaction(|conn| {
+        if matches!(conn, DbConnection::Postgres(_)) {
+            conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        read(conn)
     })
 }
 
@@ -276,7 +385,7 @@ pub(crate) fn next_batch(
         start: Start::After(after),
         size: size - 1,
     };
-    Ok(page_query(filter, &window).load(conn)?)
+    read_page(conn, filter, &window)
 }
 
 /// The newest entry's id: where a walk that began now ends.
@@ -294,7 +403,11 @@ pub fn plan(
     filter: &Filter,
     window: &Window,
 ) -> Result<Vec<String>, StoreError> {
-    explain(conn, page_query(filter, window))
+    let mut plans = Vec::new();
+    for part in parts(filter) {
+        plans.extend(explain(conn, page_query(filter, window, *part))?);
+    }
+    Ok(plans)
 }
 
 /// How SQLite plans the walk a `path` page tries first, if it has one.

@@ -16,7 +16,7 @@ use randomize::startup::Application;
 use serde_json::Value;
 
 /// Every migration, oldest first (the same names in both backends' folders).
-pub const MIGRATIONS: [&str; 14] = [
+pub const MIGRATIONS: [&str; 16] = [
     "2026-11-22-000001_create_randomizes",
     "2026-11-22-000002_create_histories",
     "2026-11-23-051804_count_randomizes",
@@ -31,6 +31,8 @@ pub const MIGRATIONS: [&str; 14] = [
     "2026-12-02-000009_audit_chains",
     "2026-12-02-000010_index_histories_chain_seq",
     "2026-12-02-000011_idempotency_keys",
+    "2026-12-07-000001_index_histories_underived_resource",
+    "2026-12-07-000002_drop_histories_resource_id_index",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -103,6 +103,8 @@ async fn filters_narrow_the_history(backend: Backend) {
     let before = chrono::Utc::now();
     app.create("alpha").await;
     app.get("/api/randomizes/4242").await;
+    // Record 42 by a path that is not its own: its entry is in the `path` index.
+    app.get("/api/randomizes/0042").await;
     app.get("/api/randomizes?page=1").await;
     app.client
         .put(app.url("/api/randomizes/1"))
@@ -132,11 +134,18 @@ async fn filters_narrow_the_history(backend: Backend) {
     };
     let enc = |s: &str| serde_urlencoded::to_string([("v", s)]).unwrap()[2..].to_owned();
 
-    assert_eq!(count("method=get".into()).await, 2);
+    assert_eq!(count("method=get".into()).await, 3);
     assert_eq!(count("method=PUT".into()).await, 1);
-    assert_eq!(count("status=404".into()).await, 1);
-    assert_eq!(count("path=/api/randomizes/".into()).await, 2);
-    assert_eq!(count("path=/api/randomizes".into()).await, 4);
+    assert_eq!(count("status=404".into()).await, 2);
+    assert_eq!(count("path=/api/randomizes/".into()).await, 3);
+    assert_eq!(count("path=/api/randomizes".into()).await, 5);
+    // A record's own path is found through its id, any other through the path.
+    assert_eq!(count("path=/api/randomizes/4242".into()).await, 1);
+    assert_eq!(count("path=/api/randomizes/42".into()).await, 1);
+    assert_eq!(count("path=/api/randomizes/4".into()).await, 1);
+    assert_eq!(count("path=/api/randomizes/00".into()).await, 1);
+    assert_eq!(count("path=/api/randomizes/1".into()).await, 1);
+    assert_eq!(count("resource_id=42".into()).await, 1);
     assert_eq!(
         count("path=/API".into()).await,
         0,
@@ -146,7 +155,7 @@ async fn filters_narrow_the_history(backend: Backend) {
     assert_eq!(count("path=%25".into()).await, 0, "`%` is literal");
     assert_eq!(
         count(format!("since={}", enc(&before.to_rfc3339()))).await,
-        4
+        5
     );
     assert_eq!(
         count(format!("until={}", enc(&before.to_rfc3339()))).await,
@@ -159,7 +168,7 @@ async fn filters_narrow_the_history(backend: Backend) {
             enc(&after.to_rfc3339())
         ))
         .await,
-        4
+        5
     );
     assert_eq!(
         count(format!("since={}", enc(&after.to_rfc3339()))).await,

@@ -24,24 +24,40 @@ both_backends!(
     every_history_filter_is_planned_on_its_index,
     original_substring_is_planned_on_the_trigram_index,
     path_pages_are_the_same_whether_the_prefix_is_dense_or_sparse,
+    resource_pages_merge_both_indexes_in_every_mode,
 );
 
 /// A `path` page finds the same entries whichever way it is read (on SQLite the newest
-/// entries are walked by id first, then the index asked): a prefix dense among the
-/// newest entries, one whose only matches are older than the walk, and a cursor step.
+/// entries are walked by id first, then the indexes asked; a record's own path is found
+/// through its `resource_id`, any other path through the `path` index): a prefix dense
+/// among the newest entries, prefixes whose only matches are older than the walk, and a
+/// cursor step.
 async fn path_pages_are_the_same_whether_the_prefix_is_dense_or_sparse(backend: Backend) {
     let app = spawn_app_with_jwt(backend, |_| {}).await;
     let auth = token(json!({}));
     let mut conn = app.db.connect();
     let series = |n: i64| series(&conn, n);
-    // Oldest: 3 entries of a rare path; then 6,000 others, every third one under
-    // /api/randomizes/7 (…/7, …/70, …/700: many paths, one prefix).
+    // Oldest: 3 entries of a rare path and 3 reads of record 5; then 6,000 others,
+    // every third one under /api/randomizes/7 (…/7, …/70, …/700: many paths, one
+    // prefix), half of those its record's own path, half not (no resource_id, as a
+    // router's 404 has none), with look-alikes that are not their record's path
+    // (/api/randomizes/0700… of record 700…) and records outside the prefix.
     let sql = format!(
         "INSERT INTO histories (request_id, method, path, status, duration_ms, created) \
          SELECT 'rare-' || i, 'GET', '/api/rare/' || i, 200, 0.1, '2026-01-01 00:00:00' FROM ({}) s; \
-         INSERT INTO histories (request_id, method, path, status, duration_ms, created) \
-         SELECT 'dense-' || i, 'GET', CASE WHEN i % 3 = 0 THEN '/api/randomizes/7' || i ELSE '/api/other' END, \
-                200, 0.1, '2026-01-01 00:00:01' FROM ({}) s;",
+         INSERT INTO histories (request_id, method, path, status, duration_ms, created, resource_id) \
+         SELECT 'five-' || i, 'GET', '/api/randomizes/5', 200, 0.1, '2026-01-01 00:00:00', 5 FROM ({}) s; \
+         INSERT INTO histories (request_id, method, path, status, duration_ms, created, resource_id) \
+         SELECT 'dense-' || i, 'GET', \
+                CASE WHEN i % 6 = 0 THEN '/api/randomizes/' || (70000 + i) \
+                     WHEN i % 6 = 3 THEN '/api/randomizes/7' || i \
+                     WHEN i % 6 = 1 THEN '/api/randomizes/0' || (70000 + i) \
+                     WHEN i % 6 = 4 THEN '/api/randomizes/' || (80000 + i) \
+                     ELSE '/api/other' END, \
+                200, 0.1, '2026-01-01 00:00:01', \
+                CASE WHEN i % 6 IN (0, 1) THEN 70000 + i WHEN i % 6 = 4 THEN 80000 + i END \
+         FROM ({}) s;",
+        series(3),
         series(3),
         series(6_000)
     );
@@ -71,12 +87,24 @@ async fn path_pages_are_the_same_whether_the_prefix_is_dense_or_sparse(backend: 
     let step = ids(&step.json::<Vec<Value>>().await.unwrap());
     assert_eq!(step, expected("/api/randomizes/7", dense[4]));
 
-    let sparse = app
-        .get_histories("/api/histories?path=/api/rare/&page_size=5", Some(&auth))
-        .await;
-    let sparse = ids(&sparse.json::<Vec<Value>>().await.unwrap());
-    assert_eq!(sparse, expected("/api/rare/", i64::MAX));
-    assert_eq!(sparse.len(), 3);
+    for (prefix, matches) in [
+        ("/api/rare/", 3),
+        ("/api/randomizes/5", 3),
+        ("/api/randomizes/0", 5),
+        ("/api/randomizes/", 5),
+        ("/api/randomizes/70006", 1),
+        ("/api/randomizes/8", 5),
+    ] {
+        let page = app
+            .get_histories(
+                &format!("/api/histories?path={prefix}&page_size=5"),
+                Some(&auth),
+            )
+            .await;
+        let page = ids(&page.json::<Vec<Value>>().await.unwrap());
+        assert_eq!(page, expected(prefix, i64::MAX), "{prefix}");
+        assert_eq!(page.len(), matches, "{prefix}");
+    }
 
     if backend == Backend::Sqlite {
         let filter = Filter {
@@ -97,6 +125,100 @@ async fn path_pages_are_the_same_whether_the_prefix_is_dense_or_sparse(backend: 
             assert!(!walk.contains("histories_path_id_idx"), "{walk}");
         }
     }
+}
+
+/// A `resource_id` filter reads two indexes (entries at their record's own path by
+/// that path, every other entry of the record by `resource_id`) and merges them: a
+/// cursor walk each way and every page of page mode hold exactly the record's entries,
+/// in order, whichever index holds each, and the total counts them all.
+async fn resource_pages_merge_both_indexes_in_every_mode(backend: Backend) {
+    let app = spawn_app_with_jwt(backend, |_| {}).await;
+    let auth = token(json!({}));
+    let mut conn = app.db.connect();
+    // Record 42's entries, interleaved with look-alikes that are not its own: its reads
+    // (its path), its creation (`/api/randomizes`), a read by another spelling of its
+    // id, a request refused before routing (its path, no record), record 420's reads.
+    let sql = format!(
+        "INSERT INTO histories (request_id, method, path, status, duration_ms, created, resource_id) \
+         SELECT 'r-' || i, 'GET', \
+                CASE i % 5 WHEN 0 THEN '/api/randomizes/42' WHEN 1 THEN '/api/randomizes' \
+                           WHEN 2 THEN '/api/randomizes/042' WHEN 3 THEN '/api/randomizes/42' \
+                           ELSE '/api/randomizes/420' END, \
+                200, 0.1, '2026-01-01 00:00:00', \
+                CASE WHEN i % 5 = 3 THEN NULL WHEN i % 5 = 4 THEN 420 ELSE 42 END \
+         FROM ({}) s;",
+        series(&conn, 200)
+    );
+    conn.batch_execute(&sql).unwrap();
+    let expected: Vec<i64> = app
+        .db
+        .histories()
+        .iter()
+        .filter(|e| e.resource_id == Some(42))
+        .map(|e| e.id)
+        .rev()
+        .collect();
+    assert_eq!(expected.len(), 120);
+
+    // Newest first; then the ascending feed while record 42 is read (a 404 at its own
+    // path) after each of its first pages: the feed sees those too, each once.
+    for order in ["", "&order=asc"] {
+        let feed = !order.is_empty();
+        let mut seen = Vec::new();
+        let mut next = Some(format!("/api/histories?resource_id=42&page_size=7{order}"));
+        while let Some(target) = next {
+            let response = app.get_histories(&target, Some(&auth)).await;
+            assert_eq!(response.status(), 200, "{target}");
+            next = next_link(&response);
+            let rows = response.json::<Vec<Value>>().await.unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            seen.extend(ids(&rows));
+            if feed && seen.len() < 100 {
+                assert_eq!(app.get("/api/randomizes/42").await.status(), 404);
+            }
+        }
+        let mut want: Vec<i64> = app
+            .db
+            .histories()
+            .iter()
+            .filter(|e| e.resource_id == Some(42))
+            .map(|e| e.id)
+            .collect();
+        if feed {
+            assert!(want.len() > expected.len() + 10, "{}", want.len());
+        } else {
+            want.reverse();
+        }
+        assert_eq!(seen, want, "cursor walk{order}");
+    }
+    let expected: Vec<i64> = app
+        .db
+        .histories()
+        .iter()
+        .filter(|e| e.resource_id == Some(42))
+        .map(|e| e.id)
+        .rev()
+        .collect();
+
+    let mut paged = Vec::new();
+    for page in 1..=expected.len().div_ceil(7) {
+        let response = app
+            .get_histories(
+                &format!("/api/histories?resource_id=42&page_size=7&page={page}"),
+                Some(&auth),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            pagination(&response)["total"],
+            expected.len(),
+            "page {page}"
+        );
+        paged.extend(ids(&response.json::<Vec<Value>>().await.unwrap()));
+    }
+    assert_eq!(paged, expected, "page mode");
 }
 
 /// The `next` link's target (path and query), if the response has one.
@@ -415,12 +537,21 @@ async fn every_history_filter_is_planned_on_its_index(backend: Backend) {
             },
             "histories_subject_id_idx",
         ),
+        // Read in two parts: entries whose path is not their record's, and the others
+        // by their record's path.
         (
             Filter {
                 resource_id: Some(42),
                 ..Filter::default()
             },
-            "histories_resource_id_id_idx",
+            "histories_underived_resource_idx",
+        ),
+        (
+            Filter {
+                resource_id: Some(42),
+                ..Filter::default()
+            },
+            "histories_path_id_idx",
         ),
         (
             Filter {

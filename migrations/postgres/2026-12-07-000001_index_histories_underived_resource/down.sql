@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS histories_underived_resource_idx;

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS histories_resource_id_id_idx;

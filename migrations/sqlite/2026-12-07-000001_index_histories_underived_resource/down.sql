@@ -1,0 +1,1 @@
+DROP INDEX histories_underived_resource_idx;

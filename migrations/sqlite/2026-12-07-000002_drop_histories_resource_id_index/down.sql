@@ -1,0 +1,1 @@
+CREATE INDEX histories_resource_id_id_idx ON histories (resource_id);

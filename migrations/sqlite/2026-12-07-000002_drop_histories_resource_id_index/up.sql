@@ -1,0 +1,1 @@
+DROP INDEX histories_resource_id_id_idx;
