@@ -333,7 +333,7 @@ fn read_page(
             offset,
             Window {
                 start: Start::Offset(0),
-                size: offset + window.size,
+                size: offset.saturating_add(window.size),
                 ..*window
             },
         ),
@@ -351,7 +351,7 @@ fn read_page(
         Order::OldestFirst => rows.sort_unstable_by_key(|e| e.id),
     }
     let skip = usize::try_from(skip).unwrap_or(usize::MAX);
-    let keep = usize::try_from(window.size + 1).unwrap_or(usize::MAX);
+    let keep = usize::try_from(window.size.saturating_add(1)).unwrap_or(usize::MAX);
     Ok(rows.into_iter().skip(skip).take(keep).collect())
 }
 

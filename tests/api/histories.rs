@@ -103,7 +103,8 @@ async fn filters_narrow_the_history(backend: Backend) {
     let before = chrono::Utc::now();
     app.create("alpha").await;
     app.get("/api/randomizes/4242").await;
-    // Record 42 by a path that is not its own: its entry is in the `path` index.
+    // Record 42 by a path that is not its own: found by `resource_id` through the
+    // record index, by `path` like any other path.
     app.get("/api/randomizes/0042").await;
     app.get("/api/randomizes?page=1").await;
     app.client
@@ -139,7 +140,8 @@ async fn filters_narrow_the_history(backend: Backend) {
     assert_eq!(count("status=404".into()).await, 2);
     assert_eq!(count("path=/api/randomizes/".into()).await, 3);
     assert_eq!(count("path=/api/randomizes".into()).await, 5);
-    // A record's own path is found through its id, any other through the path.
+    // Prefixes of records' own paths and of a look-alike; the record filter finds its
+    // entry at a path that is not the record's.
     assert_eq!(count("path=/api/randomizes/4242".into()).await, 1);
     assert_eq!(count("path=/api/randomizes/42".into()).await, 1);
     assert_eq!(count("path=/api/randomizes/4".into()).await, 1);
