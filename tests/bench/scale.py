@@ -201,7 +201,34 @@ def read_paths(clients, sizes):
     return result
 
 
-def throughput(servers, sizes):
+# The relations a GET by id touches at random on PostgreSQL (every other one it writes
+# is appended at its right edge): the records, their key, and the `path` index its
+# entry lands in.
+GET_TOUCHES = ("randomizes", "randomizes_pkey", "histories_path_id_idx")
+
+
+def warm(backend, url, db_path):
+    """Brings the large database's randomly-read pages into memory, as a server that
+    has been answering GETs for a while holds them. A bulk seed leaves whatever its own
+    writes left behind: on SQLite at 10 M records a 13 GB file mostly outside the page
+    cache, so that a GET-by-id run measured the disk refilling it (docs/PERFORMANCE.md,
+    "What a GET at size waits for"). SQLite: the file read once through the OS cache;
+    PostgreSQL: `pg_prewarm` of `GET_TOUCHES` into shared buffers. Returns seconds."""
+    started = time.monotonic()
+    if backend == "sqlite":
+        with open(db_path, "rb", buffering=0) as db:
+            while db.read(1 << 20):
+                pass
+    else:
+        relations = ", ".join(f"pg_prewarm('{name}')" for name in GET_TOUCHES)
+        subprocess.run(["psql", url, "-qAt", "-v", "ON_ERROR_STOP=1",
+                        "-c", "CREATE EXTENSION IF NOT EXISTS pg_prewarm",
+                        "-c", f"SELECT {relations}"],
+                       check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def throughput(servers, sizes, scenarios=("post", "get"), suffix=""):
     """POST and GET-by-id at c=64 on the small and the large history, alternated: both
     servers run, and each round times 5 s on one and then on the other, three rounds
     per scenario, after 3 s of each unmeasured (the first requests after a start fetch
@@ -209,7 +236,7 @@ def throughput(servers, sizes):
     up to a third within minutes; alternating puts the drift on both sides alike.
     Returns, per size, the median of its three runs."""
     result = {label: {} for label in servers}
-    for scenario in ("post", "get"):
+    for scenario in scenarios:
         for label, server in servers.items():
             wrk(server.base, scenario, 64, 3, sizes[label])
         runs = {label: [] for label in servers}
@@ -217,7 +244,7 @@ def throughput(servers, sizes):
             for label, server in servers.items():
                 runs[label].append(wrk(server.base, scenario, 64, 5, sizes[label])["rps"])
         for label in servers:
-            result[label][f"{scenario} c=64 req/s"] = statistics.median(runs[label])
+            result[label][f"{scenario} c=64 req/s{suffix}"] = statistics.median(runs[label])
     return result
 
 
@@ -344,6 +371,13 @@ def run(backend, binary, sizes, admin_url, workdir, migration_timing, phases):
                        for label, server in servers.items()}
             for label, figures in read_paths(clients, sizes).items():
                 results[label].update(figures)
+            # GET by id once as seeded, then with the large history's hot pages in
+            # memory (`warm`): the first is the disk, the second the service.
+            for label, figures in throughput(servers, sizes, ("get",), " (as seeded)").items():
+                results[label].update(figures)
+            large = list(sizes)[-1]
+            seconds = warm(backend, urls[large], sqlite_path(workdir, large))
+            print(f"  {backend} {large}: warmed in {seconds:.0f} s", flush=True)
             for label, figures in throughput(servers, sizes).items():
                 results[label].update(figures)
         if "life" in phases:
