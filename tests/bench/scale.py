@@ -7,7 +7,8 @@ written at a steady 10 entries/s up to now, so "the last hour" holds as many ent
 at every size. Both sizes' servers then answer each read path, their calls alternated;
 the figure is the median of several calls from one client per server (each call also
 commits its own audit entry, as every API request does). POST and GET-by-id throughput
-come from wrk at c=64, the two servers' runs alternated too (see `throughput`).
+come from wrk at c=64, the two servers' runs alternated too (see `throughput`); GET by
+id once as seeded and once after `warm`.
 PostgreSQL is a private cluster started for the run (`private_postgres.py`), unless
 --admin-url names a server.
 
@@ -210,7 +211,7 @@ GET_TOUCHES = ("randomizes", "randomizes_pkey", "histories_path_id_idx")
 def warm(backend, url, db_path):
     """Brings the large database's randomly-read pages into memory, as a server that
     has been answering GETs for a while holds them. A bulk seed leaves whatever its own
-    writes left behind: on SQLite at 10 M records a 13 GB file mostly outside the page
+    writes left behind: on SQLite at 10 M records 3 GB of a 13 GB file outside the page
     cache, so that a GET-by-id run measured the disk refilling it (docs/PERFORMANCE.md,
     "What a GET at size waits for"). SQLite: the file read once through the OS cache;
     PostgreSQL: `pg_prewarm` of `GET_TOUCHES` into shared buffers. Returns seconds."""
