@@ -358,6 +358,7 @@ def run(backend, binary, sizes, admin_url, workdir, migration_timing, phases):
     """Every phase on both sizes of one backend: {label: figures}, and the migration
     timing on the large one when asked for."""
     results = {label: {} for label in sizes}
+    large = list(sizes)[-1]
     urls, servers = {}, {}
     try:
         for label, n in sizes.items():
@@ -372,11 +373,10 @@ def run(backend, binary, sizes, admin_url, workdir, migration_timing, phases):
                        for label, server in servers.items()}
             for label, figures in read_paths(clients, sizes).items():
                 results[label].update(figures)
-            # GET by id once as seeded, then with the large history's hot pages in
-            # memory (`warm`): the first is the disk, the second the service.
+            # GET by id once as seeded, then with the large history's randomly read
+            # pages in memory (`warm`), as a server that has been answering holds them.
             for label, figures in throughput(servers, sizes, ("get",), " (as seeded)").items():
                 results[label].update(figures)
-            large = list(sizes)[-1]
             seconds = warm(backend, urls[large], sqlite_path(workdir, large))
             print(f"  {backend} {large}: warmed in {seconds:.0f} s", flush=True)
             for label, figures in throughput(servers, sizes).items():
@@ -389,7 +389,6 @@ def run(backend, binary, sizes, admin_url, workdir, migration_timing, phases):
         if "life" in phases:
             for label, n in sizes.items():
                 results[label].update(purge_under_load(binary, urls[label], Path(workdir) / label, n))
-        large = list(sizes)[-1]
         migration = migrate_under_writes(binary, urls[large]) if migration_timing else None
         return results, migration
     finally:
